@@ -1,0 +1,116 @@
+"""Exponential backoff with full jitter, as discord.py's reconnect logic uses."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Generic, Literal, TypeVar, final, overload
+
+_IntegralT = TypeVar("_IntegralT", bound=bool)
+
+_MAX_EXPONENT = 10
+
+
+@final
+class ExponentialBackoff(Generic[_IntegralT]):
+    """Delays that double on every call, with jitter, for retrying after failures.
+
+    Each :meth:`delay` returns a random value between 0 and ``base * 2**exp``,
+    where ``exp`` grows by one per call up to 10. If more than ``base * 2**11``
+    seconds pass between two calls, things are taken to have recovered and ``exp``
+    starts again from the bottom. This is the algorithm of discord.py's
+    ``ExponentialBackoff``; :func:`~anytasks.loop` uses one per run to pace its
+    reconnect attempts.
+
+    :param base: the unit of the delays, in seconds; must be positive.
+    :param integral: return whole seconds (``int``, from ``[0, base * 2**exp)``)
+        instead of a ``float`` from ``[0, base * 2**exp]``.
+    :param rng: the random generator to draw from; pass a seeded
+        :class:`random.Random` for deterministic tests. Default: a private one.
+    :param clock: the time source for the reset rule, in seconds. Default:
+        :func:`time.monotonic`; loops pass the event loop's clock so that the reset
+        follows virtual time in tests.
+    :raises TypeError: if ``base`` is not an integer.
+    :raises ValueError: if ``base`` is not positive.
+
+    Synopsis::
+
+        backoff = ExponentialBackoff(rng=random.Random(0))
+        while True:
+            try:
+                return await connect()
+            except OSError:
+                await anyio.sleep(backoff.delay())
+    """
+
+    __slots__ = ("_base", "_clock", "_exp", "_integral", "_last_call", "_reset_after", "_rng")
+
+    @overload
+    def __init__(
+        self: ExponentialBackoff[Literal[False]],
+        base: int = 1,
+        *,
+        integral: Literal[False] = False,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: ExponentialBackoff[Literal[True]],
+        base: int = 1,
+        *,
+        integral: Literal[True],
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        base: int = 1,
+        *,
+        integral: bool = False,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if isinstance(base, bool) or not isinstance(base, int):
+            raise TypeError(f"`base` must be an integer, not {type(base).__name__!r}")
+        if base <= 0:
+            raise ValueError(f"`base` must be positive, got {base!r}")
+        self._base = base
+        self._integral = integral
+        self._rng = rng if rng is not None else random.Random()
+        self._clock = clock
+        self._exp = 0
+        self._reset_after = base * 2 ** (_MAX_EXPONENT + 1)
+        self._last_call = clock()
+
+    @overload
+    def delay(self: ExponentialBackoff[Literal[False]]) -> float: ...
+
+    @overload
+    def delay(self: ExponentialBackoff[Literal[True]]) -> int: ...
+
+    def delay(self) -> float:
+        """Return the next delay, in seconds.
+
+        The first call after construction (or after a quiet spell longer than
+        ``base * 2**11`` seconds) draws from ``[0, 2 * base]``, the next from
+        ``[0, 4 * base]``, and so on up to ``[0, 1024 * base]``.
+        """
+        now = self._clock()
+        if now - self._last_call > self._reset_after:
+            self._exp = 0
+        self._last_call = now
+        self._exp = min(self._exp + 1, _MAX_EXPONENT)
+        upper = self._base * 2**self._exp
+        if self._integral:
+            return self._rng.randrange(0, upper)
+        return self._rng.uniform(0, upper)
+
+    def __repr__(self) -> str:
+        return (
+            f"ExponentialBackoff(base={self._base!r}, integral={self._integral!r}, "
+            f"exp={self._exp!r})"
+        )

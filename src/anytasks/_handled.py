@@ -1,0 +1,64 @@
+"""Which exceptions count as passing network trouble, to be retried with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import anyio
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
+
+# (module, attribute) pairs looked up only if the program has imported the module
+# already: importing aiohttp or discord ourselves would cost every user their import
+# time, and an exception type from a library nobody imported can never be raised.
+_OPTIONAL_TYPES = (
+    ("trio", "BrokenResourceError"),
+    ("aiohttp", "ClientError"),
+    ("httpx", "TransportError"),
+    ("discord", "GatewayNotFound"),
+    ("discord", "ConnectionClosed"),
+)
+
+
+def default_exception_types() -> tuple[type[BaseException], ...]:
+    """The exception types a new loop retries: connection trouble of the usual libraries."""
+    types: list[type[BaseException]] = [
+        OSError,
+        TimeoutError,
+        asyncio.TimeoutError,  # a distinct class before Python 3.11
+        anyio.BrokenResourceError,
+    ]
+    for module_name, attribute in _OPTIONAL_TYPES:
+        module = sys.modules.get(module_name)
+        exc_type = getattr(module, attribute, None)
+        if isinstance(exc_type, type) and issubclass(exc_type, BaseException):
+            types.append(exc_type)
+    return tuple(dict.fromkeys(types))
+
+
+def is_handled(exc: BaseException, types: tuple[type[BaseException], ...]) -> bool:
+    """Whether ``exc`` is one of ``types``; a group counts if every leaf does.
+
+    A body that runs its own task group reports its failures as an exception
+    group, so "the connection dropped in two subtasks" must count like a plain
+    connection error.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        group: BaseExceptionGroup[BaseException] = exc
+        return all(is_handled(inner, types) for inner in group.exceptions)
+    return isinstance(exc, types)
+
+
+def check_exception_types(exceptions: tuple[object, ...]) -> tuple[type[BaseException], ...]:
+    """Validate the arguments of ``add_exception_type`` and friends."""
+    for index, exc in enumerate(exceptions):
+        if not isinstance(exc, type):
+            raise TypeError(f"exception type #{index} must be a class, not {type(exc).__name__!r}")
+        if not issubclass(exc, Exception):
+            # Cancellation, KeyboardInterrupt and SystemExit must never be retried.
+            raise TypeError(
+                f"exception type #{index} must be a subclass of Exception, got {exc.__name__!r}"
+            )
+    return exceptions  # type: ignore[return-value]  # checked above

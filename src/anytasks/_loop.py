@@ -1,0 +1,774 @@
+"""The ``Loop``: a coroutine function run over and over on a schedule, and its lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, final, overload
+
+import anyio
+import anyio.lowlevel
+from anyio.abc import TaskStatus
+
+from . import _wallclock
+from ._backoff import ExponentialBackoff
+from ._handled import check_exception_types, default_exception_types, is_handled
+from ._host import current_host
+from ._schedule import next_time_of_day, normalize_times, validate_interval
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+_P = ParamSpec("_P")
+_P2 = ParamSpec("_P2")
+_R = TypeVar("_R")
+_S = TypeVar("_S")
+_HookT = TypeVar("_HookT", bound=Callable[..., Coroutine[Any, Any, Any]])
+
+logger = logging.getLogger("anytasks")
+
+# Time-of-day waits re-read the wall clock this often, so that a clock change or a
+# suspended machine delays a daily run by at most this much.
+_WALL_CLOCK_RECHECK = 60.0
+
+
+def _check_coroutine_function(func: object, where: str) -> None:
+    if not inspect.iscoroutinefunction(func):
+        raise TypeError(f"{where} needs a coroutine function (async def), got {func!r}")
+
+
+def _check_settings(count: object, reconnect: object, name: object) -> None:
+    if count is not None:
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise TypeError(f"`count` must be an int or None, not {type(count).__name__!r}")
+        if count <= 0:
+            raise ValueError(f"`count` must be positive or None, got {count!r}")
+    if not isinstance(reconnect, bool):
+        raise TypeError(f"`reconnect` must be a bool, not {type(reconnect).__name__!r}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"`name` must be a str or None, not {type(name).__name__!r}")
+
+
+def _parse_schedule(
+    seconds: float,
+    minutes: float,
+    hours: float,
+    time: datetime.time | Sequence[datetime.time] | None,
+) -> tuple[float, tuple[datetime.time, ...] | None]:
+    """The interval in seconds and the normalized times of day (``None`` if relative)."""
+    if time is None:
+        return validate_interval(seconds, minutes, hours), None
+    if any(value != 0 for value in (seconds, minutes, hours)):
+        raise TypeError("cannot mix `time` with `seconds`, `minutes` or `hours`")
+    return 0.0, normalize_times(time)
+
+
+class _Run:
+    """The state of one started loop, from ``start()``/``run()`` until it has ended.
+
+    A restart keeps the ``_Run`` (so ``join()`` waits across it) and replaces the
+    cancel scope.
+    """
+
+    __slots__ = (
+        "failure",
+        "finished",
+        "last_target",
+        "next_deadline",
+        "next_target",
+        "restart_with",
+        "scope",
+        "sleep_scope",
+        "stopping",
+        "task",
+        "wall_offset",
+    )
+
+    def __init__(self) -> None:
+        self.scope = anyio.CancelScope()
+        self.finished = anyio.Event()
+        # The scope of the wait between iterations, so that stop() and
+        # change_interval() can end the wait without touching the body.
+        self.sleep_scope: anyio.CancelScope | None = None
+        self.stopping = False
+        self.restart_with: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.failure: Exception | None = None
+        # When the next iteration is due: a monotonic deadline for an interval
+        # loop, a wall-clock time for a time-of-day loop.
+        self.next_deadline: float | None = None
+        self.next_target: datetime.datetime | None = None
+        # The time of day the last time-of-day iteration was due at.
+        self.last_target: datetime.datetime | None = None
+        # Wall-clock timestamp minus monotonic time, to show deadlines as datetimes.
+        self.wall_offset = 0.0
+
+
+@final
+class Loop(Generic[_P, _R]):
+    """A background loop that calls a coroutine function on a schedule.
+
+    Create one with :func:`loop`. Start it with :meth:`run` (in the calling task,
+    for example from a task group), with :meth:`start` (inside :func:`background`,
+    or as an :class:`asyncio.Task` on asyncio), and end it with :meth:`stop` or
+    :meth:`cancel`.
+
+    Declared on a class, each instance gets its own copy of the loop (with the
+    hooks registered on the class), and the body and hooks receive ``self``.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_after_loop",
+        "_attr_name",
+        "_before_loop",
+        "_body",
+        "_current_loop",
+        "_error",
+        "_exception_types",
+        "_failed",
+        "_hours",
+        "_instance",
+        "_interval",
+        "_is_being_cancelled",
+        "_minutes",
+        "_run",
+        "_seconds",
+        "_time",
+        "coro",
+        "count",
+        "name",
+        "reconnect",
+    )
+
+    def __init__(
+        self,
+        coro: Callable[_P, Awaitable[_R]],
+        *,
+        seconds: float = 0,
+        minutes: float = 0,
+        hours: float = 0,
+        time: datetime.time | Sequence[datetime.time] | None = None,
+        count: int | None = None,
+        reconnect: bool = True,
+        name: str | None = None,
+    ) -> None:
+        _check_coroutine_function(coro, "@loop()")
+        _check_settings(count, reconnect, name)
+        self.coro = coro
+        self.count = count
+        self.reconnect = reconnect
+        self.name = name if name is not None else f"anytasks: {coro.__qualname__}"
+        self._seconds = self._minutes = self._hours = 0.0
+        self._interval = 0.0
+        self._time: tuple[datetime.time, ...] | None = None
+        self._set_interval(seconds, minutes, hours, time)
+        self._body: Callable[..., Awaitable[Any]] = coro
+        self._instance: object = None
+        self._attr_name = coro.__name__
+        self._before_loop: Callable[..., Awaitable[Any]] | None = None
+        self._after_loop: Callable[..., Awaitable[Any]] | None = None
+        self._error: Callable[..., Awaitable[Any]] | None = None
+        self._exception_types = default_exception_types()
+        self._run: _Run | None = None
+        self._current_loop = 0
+        self._failed = False
+        self._is_being_cancelled = False
+
+    # -- class attribute protocol ------------------------------------------------
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._attr_name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
+
+    @overload
+    def __get__(
+        self: Loop[Concatenate[_S, _P2], _R], instance: _S, owner: type[Any] | None = None
+    ) -> Loop[_P2, _R]: ...
+
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> Any:
+        if instance is None:
+            return self
+        # Each instance gets its own loop, cached in the instance's __dict__ (which
+        # wins over this non-data descriptor from then on), as discord.py does.
+        copy: Loop[Any, Any] = Loop(
+            self.coro,
+            seconds=self._seconds,
+            minutes=self._minutes,
+            hours=self._hours,
+            time=self._time,
+            count=self.count,
+            reconnect=self.reconnect,
+            name=self.name,
+        )
+        copy._instance = instance
+        copy._body = self.coro.__get__(instance, owner)
+        copy._attr_name = self._attr_name
+        copy._before_loop = self._before_loop
+        copy._after_loop = self._after_loop
+        copy._error = self._error
+        copy._exception_types = self._exception_types
+        try:
+            instance.__dict__[self._attr_name] = copy
+        except AttributeError:
+            # Without the cache, every access would make a new loop, and cancel()
+            # would silently miss the loop that start() started.
+            raise TypeError(
+                f"{type(instance).__name__} instances have no __dict__ to keep their "
+                f"copy of loop {self._attr_name!r} in; add '__dict__' to __slots__"
+            ) from None
+        return copy
+
+    # -- read-only state -----------------------------------------------------------
+
+    @property
+    def seconds(self) -> float | None:
+        """The seconds part of the interval; ``None`` for a ``time=`` loop."""
+        return None if self._time is not None else self._seconds
+
+    @property
+    def minutes(self) -> float | None:
+        """The minutes part of the interval; ``None`` for a ``time=`` loop."""
+        return None if self._time is not None else self._minutes
+
+    @property
+    def hours(self) -> float | None:
+        """The hours part of the interval; ``None`` for a ``time=`` loop."""
+        return None if self._time is not None else self._hours
+
+    @property
+    def time(self) -> list[datetime.time] | None:
+        """The times of day the loop runs at (sorted, aware); ``None`` for an interval loop."""
+        return None if self._time is None else list(self._time)
+
+    @property
+    def current_loop(self) -> int:
+        """How many iterations have completed in the current run; 0 when not running."""
+        return self._current_loop
+
+    @property
+    def next_iteration(self) -> datetime.datetime | None:
+        """When the next iteration is due, as an aware UTC datetime.
+
+        ``None`` when the loop is not running, is stopping, or has not scheduled
+        its first iteration yet (during :meth:`before_loop`).
+        """
+        run = self._run
+        if run is None or run.stopping:
+            return None
+        if self._time is not None:
+            return run.next_target
+        if run.next_deadline is None:
+            return None
+        return datetime.datetime.fromtimestamp(
+            run.wall_offset + run.next_deadline, datetime.timezone.utc
+        )
+
+    def is_running(self) -> bool:
+        """Whether the loop has been started and has not ended yet."""
+        return self._run is not None
+
+    def is_being_cancelled(self) -> bool:
+        """Whether the loop is being cancelled (true in :meth:`after_loop` after a cancel)."""
+        return self._is_being_cancelled
+
+    def failed(self) -> bool:
+        """Whether the last run ended with an unhandled exception; reset by the next start."""
+        return self._failed
+
+    def get_task(self) -> asyncio.Task[None] | None:
+        """The :class:`asyncio.Task` of a loop started without a host on asyncio, else ``None``."""
+        run = self._run
+        return run.task if run is not None else None
+
+    def __repr__(self) -> str:
+        state = "running" if self._run is not None else "stopped"
+        return f"<anytasks.Loop {self.name!r} {state} current_loop={self._current_loop}>"
+
+    # -- calling and starting ------------------------------------------------------
+
+    async def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        """Call the body once, directly, without any of the loop machinery."""
+        return await self._body(*args, **kwargs)  # type: ignore[no-any-return]
+
+    async def run(self, *args: _P.args, **kwargs: _P.kwargs) -> None:
+        """Run the loop in the calling task until it ends.
+
+        The loop ends when ``count`` iterations have run, after :meth:`stop` or
+        :meth:`cancel`, or with an unhandled exception, which is re-raised here
+        after the :meth:`error` hook and :meth:`after_loop` have run. A
+        :meth:`restart` starts the loop over inside this same call.
+
+        Works with ``task_group.start_soon(loop.run, ...)`` and with
+        ``await task_group.start(loop.run, ...)``, which returns once
+        :meth:`before_loop` has finished and the first iteration is about to run.
+
+        :raises RuntimeError: if the loop is already running.
+        """
+        task_status: TaskStatus[None] = kwargs.pop("task_status", anyio.TASK_STATUS_IGNORED)  # type: ignore[assignment]
+        run = self._begin()
+        await self._drive(run, args, kwargs, task_status)
+
+    def start(self, *args: _P.args, **kwargs: _P.kwargs) -> asyncio.Task[None] | None:
+        """Start the loop in the background and return at once.
+
+        Inside :func:`background` the loop runs in that host, as a daemon, and
+        ``None`` is returned. On asyncio with no host active, the loop runs in a
+        new :class:`asyncio.Task`, which is returned, exactly as with
+        discord.py.
+
+        :raises RuntimeError: if the loop is already running, or if there is no
+            host and no running asyncio event loop (on Trio, use
+            ``nursery.start_soon(loop.run)`` or :func:`background`).
+        """
+        host = current_host()
+        if host is not None:
+            run = self._begin()
+            host.spawn(lambda: self._drive_daemon(run, args, kwargs), name=self.name)
+            return None
+        try:
+            event_loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                f"{self!r}.start() found no anytasks.background() host and no running "
+                "asyncio event loop; on Trio, use nursery.start_soon(loop.run) or start "
+                "it inside `async with anytasks.background():`"
+            ) from None
+        run = self._begin()
+        run.task = event_loop.create_task(
+            self._drive(run, args, kwargs, anyio.TASK_STATUS_IGNORED), name=self.name
+        )
+        return run.task
+
+    def stop(self) -> None:
+        """Let the iteration in progress finish, then end the loop.
+
+        If the loop is waiting for its next iteration, it ends at once, without
+        running the body again. Called from :meth:`before_loop`, the loop ends
+        before its first iteration. A handled error's retries belong to the
+        current iteration: they go on until it succeeds (use :meth:`cancel` or
+        :meth:`clear_exception_types` to avoid that). Does nothing if the loop
+        is not running.
+        """
+        run = self._run
+        if run is None:
+            return
+        run.stopping = True
+        if run.sleep_scope is not None:
+            run.sleep_scope.cancel()
+
+    def cancel(self) -> None:
+        """Cancel the loop wherever it is (body, wait, backoff, :meth:`before_loop`).
+
+        :meth:`after_loop` then runs, shielded from this cancellation, with
+        :meth:`is_being_cancelled` true. Does nothing if the loop is not running.
+        """
+        run = self._run
+        if run is None:
+            return
+        self._is_being_cancelled = True
+        run.scope.cancel()
+
+    def restart(self, *args: _P.args, **kwargs: _P.kwargs) -> None:
+        """Cancel the running loop, let :meth:`after_loop` finish, and start it again.
+
+        The new run gets these arguments and runs where the old one did: in the
+        same host, task, or :meth:`run` call. Does nothing if the loop is not
+        running.
+        """
+        run = self._run
+        if run is None:
+            return
+        run.restart_with = (args, kwargs)
+        self.cancel()
+
+    async def join(self) -> None:
+        """Wait until the loop, as currently started, has ended (including restarts).
+
+        Returns at once if the loop is not running.
+        """
+        run = self._run
+        if run is not None:
+            await run.finished.wait()
+
+    # -- exception types -----------------------------------------------------------
+
+    def add_exception_type(self, *exceptions: type[BaseException]) -> None:
+        """Add exception types that count as passing trouble, retried with backoff.
+
+        :raises TypeError: if an argument is not an exception class.
+        """
+        checked = check_exception_types(exceptions)
+        self._exception_types = tuple(dict.fromkeys((*self._exception_types, *checked)))
+
+    def remove_exception_type(self, *exceptions: type[BaseException]) -> bool:
+        """Remove exception types from the handled ones.
+
+        :returns: whether every one of them was handled before.
+        """
+        before = len(self._exception_types)
+        self._exception_types = tuple(t for t in self._exception_types if t not in exceptions)
+        return len(self._exception_types) == before - len(set(exceptions))
+
+    def clear_exception_types(self) -> None:
+        """Handle no exception types at all: every exception ends the loop."""
+        self._exception_types = ()
+
+    # -- hooks -----------------------------------------------------------------------
+
+    def before_loop(self, coro: _HookT) -> _HookT:
+        """Register a coroutine function to run before the first iteration.
+
+        It takes no arguments (but ``self`` in a class). Useful to wait for
+        something first, such as ``bot.wait_until_ready()``. Returns ``coro``.
+
+        :raises TypeError: if ``coro`` is not a coroutine function.
+        """
+        _check_coroutine_function(coro, f"{self.name!r} before_loop")
+        self._before_loop = coro
+        return coro
+
+    def after_loop(self, coro: _HookT) -> _HookT:
+        """Register a coroutine function to run after the loop has ended, however it ended.
+
+        It takes no arguments (but ``self`` in a class) and runs shielded from
+        the loop's cancellation, so it can still await; check
+        :meth:`is_being_cancelled` to tell a cancel from a normal end. Returns
+        ``coro``.
+
+        :raises TypeError: if ``coro`` is not a coroutine function.
+        """
+        _check_coroutine_function(coro, f"{self.name!r} after_loop")
+        self._after_loop = coro
+        return coro
+
+    def error(self, coro: _HookT) -> _HookT:
+        """Register a coroutine function to call with an unhandled exception.
+
+        It takes the exception (after ``self`` in a class). The default logs it
+        with its traceback on the ``anytasks`` logger. Returns ``coro``.
+
+        :raises TypeError: if ``coro`` is not a coroutine function.
+        """
+        _check_coroutine_function(coro, f"{self.name!r} error")
+        self._error = coro
+        return coro
+
+    # -- schedule --------------------------------------------------------------------
+
+    def change_interval(
+        self,
+        *,
+        seconds: float = 0,
+        minutes: float = 0,
+        hours: float = 0,
+        time: datetime.time | Sequence[datetime.time] | None = None,
+    ) -> None:
+        """Change the schedule, effective at once.
+
+        If the loop is waiting for its next iteration, the wait is recomputed:
+        the last iteration's scheduled start plus the new interval (or, with
+        ``time=``, the next listed time), and at once if that has passed. A
+        backoff wait is not shortened.
+
+        :raises TypeError: for a value of the wrong type, or ``time`` mixed with a
+            relative interval.
+        :raises ValueError: for a negative, NaN or infinite interval, or an empty
+            ``time`` list.
+        """
+        self._set_interval(seconds, minutes, hours, time)
+        run = self._run
+        if run is not None and run.sleep_scope is not None:
+            run.sleep_scope.cancel()
+
+    def _set_interval(
+        self,
+        seconds: float,
+        minutes: float,
+        hours: float,
+        time: datetime.time | Sequence[datetime.time] | None,
+    ) -> None:
+        self._interval, self._time = _parse_schedule(seconds, minutes, hours, time)
+        if self._time is None:
+            self._seconds, self._minutes, self._hours = seconds, minutes, hours
+        else:
+            self._seconds = self._minutes = self._hours = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _begin(self) -> _Run:
+        if self._run is not None:
+            raise RuntimeError(f"{self!r} is already running")
+        run = _Run()
+        self._run = run
+        self._failed = False
+        return run
+
+    async def _drive_daemon(
+        self, run: _Run, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        try:
+            await self._drive(run, args, kwargs, anyio.TASK_STATUS_IGNORED)
+        except Exception as exc:
+            if exc is not run.failure:
+                # A hook's own exception, not the body's (which went to the error
+                # hook already): report it, since a daemon has nobody to raise to.
+                logger.exception("Exception in a hook of loop %r", self.name, exc_info=exc)
+
+    async def _drive(
+        self,
+        run: _Run,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        task_status: TaskStatus[None],
+    ) -> None:
+        try:
+            while True:
+                await self._run_once(run, args, kwargs, task_status)
+                if run.restart_with is None:
+                    return
+                args, kwargs = run.restart_with
+                run.restart_with = None
+                run.scope = anyio.CancelScope()
+                run.stopping = False
+                self._failed = False
+                task_status = anyio.TASK_STATUS_IGNORED
+        finally:
+            self._run = None
+            self._current_loop = 0
+            run.finished.set()
+
+    async def _run_once(
+        self,
+        run: _Run,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        task_status: TaskStatus[None],
+    ) -> None:
+        self._current_loop = 0
+        run.last_target = None
+        started = False
+        with run.scope:
+            try:
+                # A loop cancelled before its task got to run ends here, before
+                # before_loop, and not after its body has begun.
+                await anyio.lowlevel.checkpoint_if_cancelled()
+                await self._call_hook(self._before_loop)
+                task_status.started()
+                started = True
+                await self._iterate(run, args, kwargs)
+            except anyio.get_cancelled_exc_class():
+                self._is_being_cancelled = True
+                raise
+            except Exception as exc:
+                self._failed = True
+                run.failure = exc
+                await self._report_failure(exc)
+                raise
+            finally:
+                run.next_deadline = None
+                run.next_target = None
+                with anyio.CancelScope(shield=True):
+                    await self._call_hook(self._after_loop)
+                self._is_being_cancelled = False
+        if not started:
+            # Stopped or cancelled during before_loop: task_group.start() must
+            # still return rather than complain that the loop never started.
+            task_status.started()
+
+    async def _iterate(self, run: _Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if run.stopping:
+            return
+        run.wall_offset = _wallclock.now().timestamp() - anyio.current_time()
+        scheduled = anyio.current_time()
+        if self._time is not None:
+            waited = await self._wait_for_next(run, scheduled)
+            if waited is None:
+                return
+            scheduled = waited
+        body = self._body
+        backoff: ExponentialBackoff[bool] | None = None
+        while True:
+            if self._time is None:
+                run.next_deadline = scheduled + self._interval
+            else:
+                self._plan_next_time_of_day(run, self._time)
+            while True:
+                try:
+                    await body(*args, **kwargs)
+                    break
+                except Exception as exc:
+                    if not (self.reconnect and is_handled(exc, self._exception_types)):
+                        raise
+                    if backoff is None:
+                        backoff = ExponentialBackoff(clock=anyio.current_time)
+                    delay = backoff.delay()
+                    logger.warning(
+                        "Handled exception in loop %r; retrying in %.2f seconds",
+                        self.name,
+                        delay,
+                        exc_info=exc,
+                    )
+                    await anyio.sleep(delay)
+            self._current_loop += 1
+            if self._current_loop == self.count or run.stopping:
+                return
+            deadline = scheduled + self._interval
+            if self._time is None and deadline <= anyio.current_time():
+                # Behind schedule (or a zero interval): run again at once, but let
+                # other tasks and cancellation in first.
+                await anyio.lowlevel.checkpoint()
+                if run.stopping:
+                    return
+                scheduled = deadline
+            else:
+                waited = await self._wait_for_next(run, scheduled)
+                if waited is None:
+                    return
+                scheduled = waited
+
+    def _plan_next_time_of_day(self, run: _Run, times: tuple[datetime.time, ...]) -> None:
+        """Record, for next_iteration, which time of day follows the one running now."""
+        assert run.last_target is not None
+        run.next_target = next_time_of_day(times, max(_wallclock.now(), run.last_target))
+
+    async def _wait_for_next(self, run: _Run, scheduled: float) -> float | None:
+        """Wait for the next iteration; return its scheduled start, or None if stopped.
+
+        ``scheduled`` is the monotonic start of the last iteration (or of the
+        wait, before the first iteration of a ``time=`` loop). Re-plans whenever
+        change_interval() interrupts the wait.
+        """
+        while True:
+            with anyio.CancelScope() as sleep_scope:
+                run.sleep_scope = sleep_scope
+                try:
+                    if self._time is None:
+                        deadline = scheduled + self._interval
+                        run.next_deadline = deadline
+                        run.next_target = None
+                        await anyio.sleep_until(deadline)
+                    else:
+                        await self._sleep_until_time_of_day(run, self._time)
+                        deadline = anyio.current_time()
+                finally:
+                    run.sleep_scope = None
+            if run.stopping:
+                return None
+            if not sleep_scope.cancelled_caught:
+                return deadline
+
+    async def _sleep_until_time_of_day(self, run: _Run, times: tuple[datetime.time, ...]) -> None:
+        now = _wallclock.now()
+        # Missed times are skipped rather than replayed: after a suspend or a
+        # clock jump, a daily loop should run once, not once per missed day.
+        after = now if run.last_target is None else max(now, run.last_target)
+        target = next_time_of_day(times, after)
+        run.next_target = target
+        while True:
+            remaining = (target - _wallclock.now()).total_seconds()
+            if remaining <= 0:
+                break
+            await anyio.sleep(min(remaining, _WALL_CLOCK_RECHECK))
+        run.last_target = target
+
+    async def _call_hook(self, hook: Callable[..., Awaitable[Any]] | None) -> None:
+        if hook is None:
+            return
+        if self._instance is not None:
+            await hook(self._instance)
+        else:
+            await hook()
+
+    async def _report_failure(self, exc: Exception) -> None:
+        if self._error is None:
+            logger.error("Unhandled exception in loop %r", self.name, exc_info=exc)
+        elif self._instance is not None:
+            await self._error(self._instance, exc)
+        else:
+            await self._error(exc)
+
+
+@overload
+def loop(
+    *,
+    seconds: float = 0,
+    minutes: float = 0,
+    hours: float = 0,
+    count: int | None = None,
+    reconnect: bool = True,
+    name: str | None = None,
+) -> Callable[[Callable[_P, Awaitable[_R]]], Loop[_P, _R]]: ...
+
+
+@overload
+def loop(
+    *,
+    time: datetime.time | Sequence[datetime.time],
+    count: int | None = None,
+    reconnect: bool = True,
+    name: str | None = None,
+) -> Callable[[Callable[_P, Awaitable[_R]]], Loop[_P, _R]]: ...
+
+
+def loop(
+    *,
+    seconds: float = 0,
+    minutes: float = 0,
+    hours: float = 0,
+    time: datetime.time | Sequence[datetime.time] | None = None,
+    count: int | None = None,
+    reconnect: bool = True,
+    name: str | None = None,
+) -> Callable[[Callable[_P, Awaitable[_R]]], Loop[_P, _R]]:
+    """Turn a coroutine function into a :class:`Loop` that runs it on a schedule.
+
+    With ``seconds``/``minutes``/``hours`` the body runs at once, then every
+    interval, on a fixed grid of the event loop's monotonic clock (start + k *
+    interval): no drift, and an overrun body is followed by the missed runs
+    back to back until the loop is on time again. With ``time`` it runs at the
+    listed times of day (wall clock; naive times mean UTC).
+
+    :param seconds: seconds between iterations.
+    :param minutes: minutes between iterations.
+    :param hours: hours between iterations.
+    :param time: one :class:`datetime.time` or a non-empty sequence of them;
+        cannot be combined with a relative interval.
+    :param count: how many iterations to run; ``None`` for no limit.
+    :param reconnect: retry the iteration with exponential backoff when the body
+        raises a handled exception (see :meth:`Loop.add_exception_type`).
+    :param name: the name used for the task and in log messages.
+    :raises TypeError: for arguments of the wrong type, ``time`` mixed with an
+        interval, or a decorated object that is not a coroutine function.
+    :raises ValueError: for a negative, NaN or infinite interval, an empty
+        ``time`` list, or a ``count`` below 1.
+
+    Synopsis::
+
+        @anytasks.loop(seconds=5)
+        async def heartbeat():
+            await send_heartbeat()
+    """
+    # Validate here, so that a bad argument fails at the decorator line even
+    # before a function is decorated.
+    _check_settings(count, reconnect, name)
+    _parse_schedule(seconds, minutes, hours, time)
+
+    def decorator(func: Callable[_P, Awaitable[_R]]) -> Loop[_P, _R]:
+        return Loop(
+            func,
+            seconds=seconds,
+            minutes=minutes,
+            hours=hours,
+            time=time,
+            count=count,
+            reconnect=reconnect,
+            name=name,
+        )
+
+    return decorator

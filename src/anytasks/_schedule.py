@@ -1,0 +1,157 @@
+"""When does a loop run next: pure calendar arithmetic, with ``now`` always passed in.
+
+Nothing here reads a clock, sleeps or does I/O, so interval validation, DST gaps, DST folds and
+midnight wrap-around are all tested without waiting.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Sequence
+
+_UTC = datetime.timezone.utc
+_ONE_DAY = datetime.timedelta(days=1)
+# Local dates tried around ``after``: the day before catches an occurrence that a DST gap at
+# midnight pushed into today; the day after tomorrow is a margin for zones that skipped a day.
+_DAY_OFFSETS = (-1, 0, 1, 2)
+
+
+def validate_interval(seconds: float, minutes: float, hours: float) -> float:
+    """Return the interval ``seconds + 60 * minutes + 3600 * hours`` in seconds.
+
+    Only the total must be non-negative: a negative component is allowed when the others make up
+    for it, as in discord.py.
+
+    :param seconds: the seconds part of the interval
+    :param minutes: the minutes part of the interval
+    :param hours: the hours part of the interval
+    :raises TypeError: if a component is not an ``int`` or ``float`` (``bool`` included)
+    :raises ValueError: if a component is NaN or infinite, or the total is negative or too large
+        to be finite
+    """
+    for name, value in (("seconds", seconds), ("minutes", minutes), ("hours", hours)):
+        # bool is an int subclass, but `seconds=True` is a mistake, not one second.
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"`{name}` must be a number, not {type(value).__name__!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"`{name}` must be finite, got {value!r}")
+
+    total = float(seconds + 60 * minutes + 3600 * hours)
+    # Finite components can still overflow once scaled (hours=1e306).
+    if not math.isfinite(total):
+        raise ValueError(f"the total interval must be finite, got {total!r} seconds")
+    if total < 0:
+        raise ValueError(f"the total interval must be non-negative, got {total!r} seconds")
+    return total
+
+
+def normalize_times(time: datetime.time | Sequence[datetime.time]) -> tuple[datetime.time, ...]:
+    """Return the times of day as a sorted tuple of aware times without duplicates.
+
+    Naive times mean UTC. Two times are duplicates when they have the same clock time and the
+    same ``tzinfo``; the same clock time in two zones is kept twice. The order is by clock time,
+    then by ``str(tzinfo)``, so it does not depend on the order given.
+
+    :param time: one time of day, or a non-empty sequence of them
+    :raises TypeError: if ``time`` is neither a time nor a sequence (a ``str`` or ``bytes`` is
+        not accepted as one), or an element is not a time
+    :raises ValueError: if the sequence is empty
+    """
+    if isinstance(time, datetime.time):
+        given: Sequence[datetime.time] = (time,)
+    elif isinstance(time, Sequence) and not isinstance(time, (str, bytes)):
+        if not time:
+            raise ValueError("`time` must not be empty")
+        given = time
+    else:
+        raise TypeError(
+            f"`time` must be a datetime.time or a sequence of them, not {type(time).__name__!r}"
+        )
+
+    unique: dict[tuple[int, int, int, int, datetime.tzinfo], datetime.time] = {}
+    for index, item in enumerate(given):
+        # datetime.datetime is not a datetime.time subclass, so it is rejected here too.
+        if not isinstance(item, datetime.time):
+            raise TypeError(
+                f"`time[{index}]` must be a datetime.time, not {type(item).__name__!r}"
+            )
+        # fold is dropped: resolve_local picks the occurrence of an ambiguous time itself.
+        tz = _UTC if item.tzinfo is None else item.tzinfo
+        key = (item.hour, item.minute, item.second, item.microsecond, tz)
+        unique.setdefault(key, item.replace(tzinfo=tz, fold=0))
+    return tuple(
+        sorted(
+            unique.values(),
+            key=lambda t: (t.hour, t.minute, t.second, t.microsecond, str(t.tzinfo)),
+        )
+    )
+
+
+def resolve_local(day: datetime.date, at: datetime.time) -> datetime.datetime:
+    """Return the aware datetime at which the wall clock of ``at``'s zone shows ``at`` on ``day``.
+
+    A time skipped by a DST gap is moved forward by the size of the gap (02:30 on a
+    spring-forward day in America/New_York becomes 03:30 EDT). A time that happens twice at a
+    fall-back resolves to the second occurrence (``fold=1``), so a loop never runs twice.
+
+    :param day: the local calendar date
+    :param at: an aware time of day; its ``tzinfo`` is the zone of the wall clock
+    :raises ValueError: if ``at`` is naive
+    """
+    tz = at.tzinfo
+    if tz is None:
+        raise ValueError(f"`at` must be an aware datetime.time, got {at!r}")
+    local = datetime.datetime.combine(day, at.replace(fold=0))
+    # A fixed offset has neither gaps nor folds: skip the probes on the common UTC path.
+    if isinstance(tz, datetime.timezone):
+        return local
+
+    wall = local.replace(tzinfo=None)
+    if local.astimezone(_UTC).astimezone(tz).replace(tzinfo=None) != wall:
+        # The wall time does not exist. Wall-clock arithmetic on an aware datetime keeps the
+        # zone, so adding the gap lands on the same reading of the clock after the jump.
+        gap = _utcoffset(local + _ONE_DAY) - _utcoffset(local - _ONE_DAY)
+        return local + gap
+    second = local.replace(fold=1)
+    if _utcoffset(second) != _utcoffset(local):
+        return second
+    return local
+
+
+def next_time_of_day(
+    times: Sequence[datetime.time], after: datetime.datetime
+) -> datetime.datetime:
+    """Return the earliest occurrence of any of ``times`` strictly later than ``after``, in UTC.
+
+    Each time is read on the wall clock of its own zone and resolved with `resolve_local`, so a
+    daily 09:00 America/New_York loop stays at 09:00 local across DST changes. A result equal to
+    ``after`` is skipped, so passing the previous result gives the next run.
+
+    :param times: aware times of day, as returned by `normalize_times`
+    :param after: an aware datetime in any zone
+    :return: an aware datetime with ``tzinfo`` set to `datetime.timezone.utc`
+    :raises ValueError: if ``after`` is naive
+    """
+    if after.utcoffset() is None:
+        raise ValueError("`after` must be an aware datetime")
+    # Aware datetimes sharing a tzinfo compare by wall clock, which is wrong across a fold:
+    # compare instants in UTC only.
+    after_utc = after.astimezone(_UTC)
+    candidates: list[datetime.datetime] = []
+    for at in times:
+        today = after_utc.astimezone(at.tzinfo).date()
+        for offset in _DAY_OFFSETS:
+            occurrence = resolve_local(today + offset * _ONE_DAY, at).astimezone(_UTC)
+            # Occurrences grow with the date, so the first one past `after` is this time's next.
+            if occurrence > after_utc:
+                candidates.append(occurrence)
+                break
+    return min(candidates)
+
+
+def _utcoffset(moment: datetime.datetime) -> datetime.timedelta:
+    offset = moment.utcoffset()
+    # Only reachable with a tzinfo whose utcoffset() breaks the tzinfo contract.
+    assert offset is not None
+    return offset

@@ -1,0 +1,218 @@
+"""Decoration-time behaviour: arguments, errors, read-only state, hooks, method binding."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import anytasks
+from anytasks import Loop, loop
+
+
+async def body() -> None:
+    pass
+
+
+def not_async() -> None:
+    pass
+
+
+# -- loop() arguments --------------------------------------------------------------
+
+
+def test_loop_returns_a_loop_with_its_interval() -> None:
+    tick = loop(seconds=1.5, minutes=2, hours=1, count=3, reconnect=False, name="t")(body)
+    assert isinstance(tick, Loop)
+    assert (tick.seconds, tick.minutes, tick.hours) == (1.5, 2, 1)
+    assert tick.time is None
+    assert tick.count == 3
+    assert tick.reconnect is False
+    assert tick.name == "t"
+    assert tick.coro is body
+    assert tick.current_loop == 0
+    assert tick.next_iteration is None
+    assert not tick.is_running()
+    assert not tick.failed()
+    assert not tick.is_being_cancelled()
+
+
+def test_default_name_comes_from_the_function() -> None:
+    assert loop()(body).name == "anytasks: body"
+    assert repr(loop()(body)) == "<anytasks.Loop 'anytasks: body' stopped current_loop=0>"
+
+
+def test_time_loop_exposes_sorted_aware_times_and_no_interval() -> None:
+    tz = ZoneInfo("Asia/Seoul")
+    t = loop(time=[datetime.time(9, tzinfo=tz), datetime.time(8), datetime.time(9, tzinfo=tz)])(
+        body
+    )
+    assert t.time == [datetime.time(8, tzinfo=datetime.timezone.utc), datetime.time(9, tzinfo=tz)]
+    assert (t.seconds, t.minutes, t.hours) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"seconds": -1}, ValueError, "the total interval must be non-negative"),
+        ({"minutes": -1, "seconds": 30}, ValueError, "the total interval must be non-negative"),
+        ({"seconds": float("nan")}, ValueError, "`seconds` must be finite, got nan"),
+        ({"hours": float("inf")}, ValueError, "`hours` must be finite, got inf"),
+        ({"minutes": "5"}, TypeError, "`minutes` must be a number, not 'str'"),
+        ({"seconds": True}, TypeError, "`seconds` must be a number, not 'bool'"),
+        ({"count": 0}, ValueError, "`count` must be positive or None, got 0"),
+        ({"count": -3}, ValueError, "`count` must be positive or None, got -3"),
+        ({"count": 2.0}, TypeError, "`count` must be an int or None, not 'float'"),
+        ({"reconnect": 1}, TypeError, "`reconnect` must be a bool, not 'int'"),
+        ({"name": 5}, TypeError, "`name` must be a str or None, not 'int'"),
+        (
+            {"time": datetime.time(9), "seconds": 5},
+            TypeError,
+            "cannot mix `time` with `seconds`, `minutes` or `hours`",
+        ),
+        ({"time": []}, ValueError, "`time` must not be empty"),
+        (
+            {"time": [datetime.time(9), "10:00"]},
+            TypeError,
+            "`time[1]` must be a datetime.time, not 'str'",
+        ),
+        (
+            {"time": 9},
+            TypeError,
+            "`time` must be a datetime.time or a sequence of them, not 'int'",
+        ),
+    ],
+)
+def test_bad_arguments_fail_at_the_decorator(
+    kwargs: dict[str, object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        loop(**kwargs)  # type: ignore[call-overload]
+
+
+def test_change_interval_validates_like_loop() -> None:
+    tick = loop(seconds=1)(body)
+    with pytest.raises(ValueError, match="non-negative"):
+        tick.change_interval(seconds=-2)
+    with pytest.raises(TypeError, match=re.escape("cannot mix `time`")):
+        tick.change_interval(time=datetime.time(1), hours=1)
+    assert tick.seconds == 1  # a rejected change leaves the loop as it was
+    tick.change_interval(time=datetime.time(1))
+    assert tick.time == [datetime.time(1, tzinfo=datetime.timezone.utc)]
+    assert tick.seconds is None
+    tick.change_interval(minutes=3)
+    assert (tick.seconds, tick.minutes, tick.hours, tick.time) == (0, 3, 0, None)
+
+
+def test_decorating_a_plain_function_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"@loop\(\) needs a coroutine function"):
+        loop(seconds=1)(not_async)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("hook", ["before_loop", "after_loop", "error"])
+def test_hooks_must_be_coroutine_functions_and_are_returned_unchanged(hook: str) -> None:
+    tick = loop(seconds=1)(body)
+    register = getattr(tick, hook)
+    with pytest.raises(TypeError, match=f"{hook} needs a coroutine function"):
+        register(not_async)
+
+    async def h(*args: object) -> None:
+        pass
+
+    assert register(h) is h
+
+
+# -- exception types -----------------------------------------------------------------
+
+
+def test_default_exception_types_cover_connection_trouble() -> None:
+    import anyio
+
+    tick = loop()(body)
+    assert tick.remove_exception_type(OSError, TimeoutError, anyio.BrokenResourceError)
+    assert not tick.remove_exception_type(OSError)
+
+
+def test_optional_libraries_are_handled_when_imported() -> None:
+    import discord
+    import trio
+
+    tick = loop()(body)
+    assert tick.remove_exception_type(
+        trio.BrokenResourceError, discord.GatewayNotFound, discord.ConnectionClosed
+    )
+
+
+def test_remove_exception_type_reports_whether_all_were_present() -> None:
+    tick = loop()(body)
+    tick.add_exception_type(KeyError)
+    assert not tick.remove_exception_type(KeyError, IndexError)
+    assert not tick.remove_exception_type(KeyError)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (ValueError("x"), "exception type #0 must be a class, not 'ValueError'"),
+        (int, "exception type #0 must be a subclass of Exception, got 'int'"),
+        (KeyboardInterrupt, "exception type #0 must be a subclass of Exception, got"),
+    ],
+)
+def test_add_exception_type_rejects_non_exception_classes(bad: object, message: str) -> None:
+    tick = loop()(body)
+    with pytest.raises(TypeError, match=re.escape(message)):
+        tick.add_exception_type(bad)  # type: ignore[arg-type]
+
+
+# -- methods -----------------------------------------------------------------------------
+
+
+class Cog:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    @loop(seconds=5, count=2)
+    async def printer(self, label: str) -> None:
+        self.calls.append(label)
+
+    @printer.before_loop
+    async def before_printer(self) -> None:
+        self.calls.append("before")
+
+
+def test_each_instance_gets_its_own_loop_with_the_class_hooks() -> None:
+    a, b = Cog(), Cog()
+    assert a.printer is a.printer
+    assert a.printer is not b.printer
+    assert a.printer is not Cog.printer
+    assert isinstance(Cog.printer, Loop)
+    assert a.printer.count == 2
+    assert a.printer.name == Cog.printer.name
+    a.printer.change_interval(seconds=1)
+    assert b.printer.seconds == 5
+
+
+def test_calling_a_method_loop_passes_self() -> None:
+    import anyio
+
+    cog = Cog()
+    anyio.run(cog.printer, "direct")
+    assert cog.calls == ["direct"]
+    anyio.run(cog.printer.run, "looped")
+    assert cog.calls == ["direct", "before", "looped", "looped"]
+
+
+# -- the public surface ------------------------------------------------------------------
+
+
+def test_all_is_sorted_and_complete() -> None:
+    public = {name for name in dir(anytasks) if not name.startswith("_")}
+    assert anytasks.__all__ == sorted(anytasks.__all__)
+    assert set(anytasks.__all__) == public - {"testing"}
+
+
+def test_exported_names_claim_the_package_as_their_module() -> None:
+    for name in anytasks.__all__:
+        assert getattr(anytasks, name).__module__ == "anytasks"
