@@ -21,8 +21,11 @@ NEW_YORK = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
 LORD_HOWE = ZoneInfo("Australia/Lord_Howe")
 KOLKATA = ZoneInfo("Asia/Kolkata")
+NUUK = ZoneInfo("America/Nuuk")
+ST_JOHNS = ZoneInfo("America/St_Johns")
 
-# Zones with 1 h and 30 min DST shifts, southern-hemisphere DST, a :45 offset and no DST at all.
+# Zones with 1 h and 30 min DST shifts, southern-hemisphere DST, a :45 offset, no DST at all, a
+# gap that ends at midnight (Nuuk) and a fall-back across midnight (St. John's until 2011).
 ZONES = [
     ZoneInfo(name)
     for name in (
@@ -35,12 +38,16 @@ ZONES = [
         "Asia/Kolkata",
         "Pacific/Chatham",
         "America/Sao_Paulo",
+        "America/Nuuk",
+        "America/St_Johns",
     )
 ]
 
 
-def utc(*args: int) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0
+) -> datetime.datetime:
+    return datetime.datetime(year, month, day, hour, minute, second, us, tzinfo=UTC)
 
 
 def exists(moment: datetime.datetime) -> bool:
@@ -238,6 +245,13 @@ def test_resolve_lord_howe_half_hour_gap() -> None:
     assert exists(result)
 
 
+def test_resolve_gap_ending_at_midnight_moves_to_the_next_date() -> None:
+    # Nuuk springs forward from 23:00 (-02:00) to 00:00 (-01:00) on 28 March 2026.
+    result = resolve_local(datetime.date(2026, 3, 28), datetime.time(23, 30, tzinfo=NUUK))
+    assert result == datetime.datetime(2026, 3, 29, 0, 30, tzinfo=NUUK)
+    assert result.astimezone(UTC) == utc(2026, 3, 29, 1, 30)
+
+
 def test_resolve_fixed_offset() -> None:
     plus_545 = datetime.timezone(datetime.timedelta(hours=5, minutes=45))
     result = resolve_local(datetime.date(2026, 3, 8), datetime.time(2, 30, tzinfo=plus_545))
@@ -372,6 +386,29 @@ def test_next_at_fall_back_runs_once() -> None:
     assert next_time_of_day(times, utc(2026, 11, 1, 6, 30)) == utc(2026, 11, 2, 6, 30)
 
 
+def test_next_finds_yesterdays_time_pushed_past_midnight() -> None:
+    times = normalize_times(datetime.time(23, 30, tzinfo=NUUK))
+    # 01:10 UTC is 00:10 on 29 March in Nuuk; 23:30 on 28 March was skipped to 00:30.
+    assert next_time_of_day(times, utc(2026, 3, 29, 1, 10)) == utc(2026, 3, 29, 1, 30)
+    assert next_time_of_day(times, utc(2026, 3, 29, 1, 30)) == utc(2026, 3, 30, 0, 30)
+
+
+def test_next_at_fall_back_across_midnight() -> None:
+    # At 00:01 NDT on 7 November 2010 (02:31 UTC) St. John's went back to 23:01 NST on the 6th,
+    # so 23:45 on the 6th and 00:00 on the 7th both happened twice: each runs the second time.
+    times = normalize_times(
+        [datetime.time(0, 0, tzinfo=ST_JOHNS), datetime.time(23, 45, tzinfo=ST_JOHNS)]
+    )
+    assert next_time_of_day(times, utc(2010, 11, 7, 2)) == utc(2010, 11, 7, 3, 15)
+    # 00:00:30 NDT on the 7th: the next run is the repeated 23:45 of the 6th.
+    now = utc(2010, 11, 7, 2, 30, 30)
+    runs = []
+    for _ in range(3):
+        now = next_time_of_day(times, now)
+        runs.append(now)
+    assert runs == [utc(2010, 11, 7, 3, 15), utc(2010, 11, 7, 3, 30), utc(2010, 11, 8, 3, 15)]
+
+
 def test_next_daily_loop_keeps_local_time_across_dst() -> None:
     times = normalize_times(datetime.time(9, tzinfo=NEW_YORK))
     now = utc(2026, 3, 6, 15)
@@ -439,9 +476,10 @@ def test_next_time_of_day_property(
     # The result is itself an occurrence of a listed time; the day before counts too, since a
     # gap just before midnight moves an occurrence onto the next local date.
     assert any(
-        resolve_local(day, at).astimezone(UTC) == result
+        resolve_local(result.astimezone(at.tzinfo).date() - datetime.timedelta(days=back), at)
+        == result
         for at in times
-        for day in local_dates(at, result, result)[:2]
+        for back in (0, 1)
     )
 
 

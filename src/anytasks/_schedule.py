@@ -12,9 +12,13 @@ from collections.abc import Sequence
 
 _UTC = datetime.timezone.utc
 _ONE_DAY = datetime.timedelta(days=1)
-# Local dates tried around ``after``: the day before catches an occurrence that a DST gap at
-# midnight pushed into today; the day after tomorrow is a margin for zones that skipped a day.
-_DAY_OFFSETS = (-1, 0, 1, 2)
+# Local dates tried, relative to the local date of ``after``. The day before is needed when the
+# clock crossed midnight in a transition: a gap ending at midnight (America/Nuuk springs from
+# 23:00 to 00:00) pushes yesterday's 23:30 into today, and a fall-back across midnight
+# (America/St_Johns went from 00:01 back to 23:01 until 2011) repeats yesterday's 23:45 after
+# today has begun. The day after is always late enough: its occurrence is the last instant the
+# clock shows that date and time, while the clock at ``after`` still shows an earlier date.
+_DAY_OFFSETS = (-1, 0, 1)
 
 
 def validate_interval(seconds: float, minutes: float, hours: float) -> float:
@@ -135,16 +139,14 @@ def next_time_of_day(
     """
     if after.utcoffset() is None:
         raise ValueError("`after` must be an aware datetime")
-    # Aware datetimes sharing a tzinfo compare by wall clock, which is wrong across a fold:
-    # compare instants in UTC only.
-    after_utc = after.astimezone(_UTC)
     candidates: list[datetime.datetime] = []
     for at in times:
-        today = after_utc.astimezone(at.tzinfo).date()
+        today = after.astimezone(at.tzinfo).date()
         for offset in _DAY_OFFSETS:
             occurrence = resolve_local(today + offset * _ONE_DAY, at).astimezone(_UTC)
-            # Occurrences grow with the date, so the first one past `after` is this time's next.
-            if occurrence > after_utc:
+            # Occurrences grow with the date, so the first one past `after` is this time's next;
+            # `occurrence` is in UTC, so this compares instants even when `after` is in a fold.
+            if occurrence > after:
                 candidates.append(occurrence)
                 break
     return min(candidates)
