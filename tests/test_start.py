@@ -13,7 +13,9 @@ import anytasks
 
 pytestmark = pytest.mark.anyio
 
-asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio", "asyncio+uvloop"], indirect=True)
+asyncio_only = pytest.mark.parametrize(
+    "anyio_backend", ["asyncio", "asyncio+uvloop"], indirect=True
+)
 
 
 # -- background() ------------------------------------------------------------------------
