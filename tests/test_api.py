@@ -216,3 +216,15 @@ def test_all_is_sorted_and_complete() -> None:
 def test_exported_names_claim_the_package_as_their_module() -> None:
     for name in anytasks.__all__:
         assert getattr(anytasks, name).__module__ == "anytasks"
+
+
+def test_a_class_without_instance_dict_gets_a_clear_error() -> None:
+    class Slotted:
+        __slots__ = ()
+
+        @loop(seconds=1)
+        async def tick(self) -> None:
+            pass
+
+    with pytest.raises(TypeError, match=r"Slotted instances have no __dict__ .* loop 'tick'"):
+        Slotted().tick  # noqa: B018

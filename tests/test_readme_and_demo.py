@@ -1,0 +1,86 @@
+"""The README's examples and the ``python -m anytasks`` demo run, on virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import anytasks.__main__ as demo
+from anytasks.testing import VirtualEventLoop, run, virtual_clock
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def python_blocks(text: str) -> dict[str, str]:
+    """The ```python blocks of a Markdown text, keyed by the heading above each."""
+    blocks: dict[str, str] = {}
+    heading = ""
+    for match in re.finditer(r"^(#+ [^\n]*)$|^```python\n(.*?)^```$", text, re.M | re.S):
+        if match.group(1):
+            heading = match.group(1).lstrip("# ").strip()
+        else:
+            blocks[heading] = match.group(2)
+    return blocks
+
+
+def run_asyncio_virtually(main: Coroutine[Any, Any, Any]) -> Any:
+    event_loop = VirtualEventLoop()
+    try:
+        return event_loop.run_until_complete(main)
+    finally:
+        event_loop.close()
+
+
+def test_readme_trio_example(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import trio
+
+    real_run = trio.run
+    monkeypatch.setattr(trio, "run", lambda f, *a: real_run(f, *a, clock=virtual_clock()))
+    exec(python_blocks(README.read_text())["Trio"], {})
+    assert capsys.readouterr().out == "trio: beat 0\ntrio: beat 1\ntrio: beat 2\n"
+
+
+def test_readme_asyncio_example(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(asyncio, "run", run_asyncio_virtually)
+    blocks = python_blocks(README.read_text())
+    exec(blocks["asyncio (a discord.py Cog works unchanged)"], {})
+    assert capsys.readouterr().out == "0\n1\n2\n"
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_demo_runs_every_recipe(backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run(demo.main, backend=backend)
+    lines = [line.split(maxsplit=1)[1] for line in capsys.readouterr().out.splitlines()]
+    expected_in_order = [
+        "printer    waiting for the bot...",
+        "bot        ready",
+        "printer    index 0",
+        "count      done!",
+        "demo       unloading the cogs",
+        "bulker     cancelled with 1 rows left; flushing",
+        "bulker     inserted [6]",
+        "demo       every loop has ended",
+    ]
+    positions = [lines.index(line) for line in expected_in_order]
+    assert positions == sorted(positions)
+    assert [line for line in lines if line.startswith("count ")] == [
+        *(f"count      current_loop {n}" for n in range(5)),
+        "count      done!",
+    ]
+    assert "batch      batch update #0 done" in lines
+
+
+def test_demo_cli_rejects_an_unknown_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        demo.cli(["--backend", "curio"])
+    assert info.value.code == 2
+    assert "invalid choice: 'curio'" in capsys.readouterr().err
