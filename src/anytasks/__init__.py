@@ -13,4 +13,4 @@ __version__ = "0.1.0"
 # Tracebacks, reprs and docs should say anytasks.Loop, not anytasks._loop.Loop.
 for _name in __all__:
     globals()[_name].__module__ = __name__
-del _name
+del _name  # pyright: ignore[reportPossiblyUnboundVariable]  # __all__ is not empty

@@ -176,7 +176,7 @@ def cli(argv: list[str] | None = None) -> int:
 
             backend, options = "asyncio", {"loop_factory": uvloop.new_event_loop}
         elif backend == "trio":
-            import trio  # noqa: F401
+            import trio  # noqa: F401  # pyright: ignore[reportUnusedImport]
     except ImportError as exc:
         parser.error(
             f"--backend {args.backend} needs {exc.name}: pip install 'anytasks[{exc.name}]'"

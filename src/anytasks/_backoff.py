@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Generic, Literal, TypeVar, final, overload
 
-_IntegralT = TypeVar("_IntegralT", bound=bool)
+# Literal[True] for a backoff whose delays are ints, Literal[False] for floats, bool when
+# unknown. Covariant, so that either can be passed where an ExponentialBackoff[bool] is taken.
+_IntegralT = TypeVar("_IntegralT", bound=bool, covariant=True)
 
 _MAX_EXPONENT = 10
 
@@ -66,6 +68,16 @@ class ExponentialBackoff(Generic[_IntegralT]):
         clock: Callable[[], float] = time.monotonic,
     ) -> None: ...
 
+    @overload
+    def __init__(
+        self: ExponentialBackoff[bool],
+        base: int = 1,
+        *,
+        integral: bool,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None: ...
+
     def __init__(
         self,
         base: int = 1,
@@ -91,6 +103,9 @@ class ExponentialBackoff(Generic[_IntegralT]):
 
     @overload
     def delay(self: ExponentialBackoff[Literal[True]]) -> int: ...
+
+    @overload
+    def delay(self: ExponentialBackoff[bool]) -> int | float: ...
 
     def delay(self) -> float:
         """Return the next delay, in seconds.

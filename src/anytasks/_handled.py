@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import cast
 
 import anyio
 
@@ -46,12 +47,13 @@ def is_handled(exc: BaseException, types: tuple[type[BaseException], ...]) -> bo
     connection error.
     """
     if isinstance(exc, BaseExceptionGroup):
-        group: BaseExceptionGroup[BaseException] = exc
+        # isinstance() leaves the type argument unknown to pyright.
+        group = cast("BaseExceptionGroup[BaseException]", exc)
         return all(is_handled(inner, types) for inner in group.exceptions)
     return isinstance(exc, types)
 
 
-def check_exception_types(exceptions: tuple[object, ...]) -> tuple[type[BaseException], ...]:
+def check_exception_types(exceptions: tuple[object, ...]) -> tuple[type[Exception], ...]:
     """Validate the arguments of ``add_exception_type`` and friends."""
     for index, exc in enumerate(exceptions):
         if not isinstance(exc, type):
@@ -61,4 +63,4 @@ def check_exception_types(exceptions: tuple[object, ...]) -> tuple[type[BaseExce
             raise TypeError(
                 f"exception type #{index} must be a subclass of Exception, got {exc.__name__!r}"
             )
-    return exceptions  # type: ignore[return-value]  # checked above
+    return cast("tuple[type[Exception], ...]", exceptions)  # checked above

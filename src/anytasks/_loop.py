@@ -7,7 +7,18 @@ import datetime
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, final, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    ParamSpec,
+    TypeVar,
+    cast,
+    final,
+    overload,
+)
 
 import anyio
 import anyio.lowlevel
@@ -146,7 +157,7 @@ class Loop(Generic[_P, _R]):
 
     def __init__(
         self,
-        coro: Callable[_P, Awaitable[_R]],
+        coro: Callable[_P, Coroutine[Any, Any, _R]],
         *,
         seconds: float = 0,
         minutes: float = 0,
@@ -158,7 +169,9 @@ class Loop(Generic[_P, _R]):
     ) -> None:
         _check_coroutine_function(coro, "@loop()")
         _check_settings(count, reconnect, name)
-        self.coro = coro
+        # The function as decorated: for a copy bound to an instance, it still takes
+        # ``self``, which _P no longer has, hence the loose parameters.
+        self.coro: Callable[..., Coroutine[Any, Any, _R]] = coro
         self.count = count
         self.reconnect = reconnect
         self.name = name if name is not None else f"anytasks: {coro.__qualname__}"
@@ -166,7 +179,7 @@ class Loop(Generic[_P, _R]):
         self._interval = 0.0
         self._time: tuple[datetime.time, ...] | None = None
         self._set_interval(seconds, minutes, hours, time)
-        self._body: Callable[..., Awaitable[Any]] = coro
+        self._body: Callable[..., Coroutine[Any, Any, _R]] = coro
         self._instance: object = None
         self._attr_name = coro.__name__
         self._before_loop: Callable[..., Awaitable[Any]] | None = None
@@ -294,7 +307,7 @@ class Loop(Generic[_P, _R]):
 
     async def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         """Call the body once, directly, without any of the loop machinery."""
-        return await self._body(*args, **kwargs)  # type: ignore[no-any-return]
+        return await self._body(*args, **kwargs)
 
     async def run(self, *args: _P.args, **kwargs: _P.kwargs) -> None:
         """Run the loop in the calling task until it ends.
@@ -310,7 +323,10 @@ class Loop(Generic[_P, _R]):
 
         :raises RuntimeError: if the loop is already running.
         """
-        task_status: TaskStatus[None] = kwargs.pop("task_status", anyio.TASK_STATUS_IGNORED)  # type: ignore[assignment]
+        # Passed by ``task_group.start(loop.run, ...)``, outside the body's parameters.
+        task_status = cast(
+            "TaskStatus[None]", kwargs.pop("task_status", anyio.TASK_STATUS_IGNORED)
+        )
         run = self._begin()
         await self._drive(run, args, kwargs, task_status)
 
@@ -398,7 +414,7 @@ class Loop(Generic[_P, _R]):
 
     # -- exception types -----------------------------------------------------------
 
-    def add_exception_type(self, *exceptions: type[BaseException]) -> None:
+    def add_exception_type(self, *exceptions: type[Exception]) -> None:
         """Add exception types that count as passing trouble, retried with backoff.
 
         :raises TypeError: if an argument is not an exception class.
@@ -460,6 +476,19 @@ class Loop(Generic[_P, _R]):
         return coro
 
     # -- schedule --------------------------------------------------------------------
+
+    @overload
+    def change_interval(
+        self,
+        *,
+        seconds: float = 0,
+        minutes: float = 0,
+        hours: float = 0,
+        time: None = None,
+    ) -> None: ...
+
+    @overload
+    def change_interval(self, *, time: datetime.time | Sequence[datetime.time]) -> None: ...
 
     def change_interval(
         self,
@@ -592,7 +621,7 @@ class Loop(Generic[_P, _R]):
                 return
             scheduled = waited
         body = self._body
-        backoff: ExponentialBackoff[bool] | None = None
+        backoff: ExponentialBackoff[Literal[False]] | None = None
         while True:
             if self._time is None:
                 run.next_deadline = scheduled + self._interval
@@ -661,7 +690,8 @@ class Loop(Generic[_P, _R]):
             if run.stopping:
                 return None
             if not sleep_scope.cancelled_caught:
-                return deadline
+                # Bound: the scope caught nothing, so the `with` body ran to its end.
+                return deadline  # pyright: ignore[reportPossiblyUnboundVariable]
 
     async def _sleep_until_time_of_day(self, run: _Run, times: tuple[datetime.time, ...]) -> None:
         now = _wallclock.now()
@@ -700,10 +730,11 @@ def loop(
     seconds: float = 0,
     minutes: float = 0,
     hours: float = 0,
+    time: None = None,
     count: int | None = None,
     reconnect: bool = True,
     name: str | None = None,
-) -> Callable[[Callable[_P, Awaitable[_R]]], Loop[_P, _R]]: ...
+) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]: ...
 
 
 @overload
@@ -713,7 +744,7 @@ def loop(
     count: int | None = None,
     reconnect: bool = True,
     name: str | None = None,
-) -> Callable[[Callable[_P, Awaitable[_R]]], Loop[_P, _R]]: ...
+) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]: ...
 
 
 def loop(
@@ -725,7 +756,7 @@ def loop(
     count: int | None = None,
     reconnect: bool = True,
     name: str | None = None,
-) -> Callable[[Callable[_P, Awaitable[_R]]], Loop[_P, _R]]:
+) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]:
     """Turn a coroutine function into a :class:`Loop` that runs it on a schedule.
 
     With ``seconds``/``minutes``/``hours`` the body runs at once, then every
@@ -759,7 +790,7 @@ def loop(
     _check_settings(count, reconnect, name)
     _parse_schedule(seconds, minutes, hours, time)
 
-    def decorator(func: Callable[_P, Awaitable[_R]]) -> Loop[_P, _R]:
+    def decorator(func: Callable[_P, Coroutine[Any, Any, _R]]) -> Loop[_P, _R]:
         return Loop(
             func,
             seconds=seconds,

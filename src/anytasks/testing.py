@@ -222,7 +222,7 @@ def virtual_clock(start: datetime | None = None, *, autojump_threshold: float = 
     anchor = _TrioWallAnchor(clock, wall_start)
     # MockClock is final, so the anchor hooks into the instance rather than a subclass.
     clock.start_clock = anchor.start_clock  # type: ignore[method-assign]
-    clock._anytasks_wall_now = anchor.wall_now  # type: ignore[attr-defined]
+    clock._anytasks_wall_now = anchor.wall_now  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
     return clock
 
 
