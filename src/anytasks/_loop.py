@@ -26,6 +26,7 @@ from anyio.abc import TaskStatus
 
 from . import _wallclock
 from ._backoff import ExponentialBackoff
+from ._fastpath import bind_primitives
 from ._handled import check_exception_types, default_exception_types, is_handled
 from ._host import current_host
 from ._schedule import next_time_of_day, normalize_times, validate_interval
@@ -613,8 +614,9 @@ class Loop(Generic[_P, _R]):
     async def _iterate(self, run: _Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if run.stopping:
             return
-        run.wall_offset = _wallclock.now().timestamp() - anyio.current_time()
-        scheduled = anyio.current_time()
+        current_time, checkpoint = bind_primitives()
+        scheduled = current_time()
+        run.wall_offset = _wallclock.now().timestamp() - scheduled
         if self._time is not None:
             waited = await self._wait_for_next(run, scheduled)
             if waited is None:
@@ -648,10 +650,10 @@ class Loop(Generic[_P, _R]):
             if self._current_loop == self.count or run.stopping:
                 return
             deadline = scheduled + self._interval
-            if self._time is None and deadline <= anyio.current_time():
+            if self._time is None and deadline <= current_time():
                 # Behind schedule (or a zero interval): run again at once, but let
                 # other tasks and cancellation in first.
-                await anyio.lowlevel.checkpoint()
+                await checkpoint()
                 if run.stopping:
                     return
                 scheduled = deadline
