@@ -678,3 +678,66 @@ async def test_join_returns_at_once_when_not_running() -> None:
 
     with anyio.fail_after(1):
         await body.join()
+
+
+async def test_stop_from_another_task_while_catching_up() -> None:
+    runs = 0
+
+    @anytasks.loop(seconds=0)
+    async def busy() -> None:
+        nonlocal runs
+        runs += 1
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(busy.run)
+        while runs < 3:
+            await anyio.lowlevel.checkpoint()
+        # The loop is parked at its catch-up checkpoint between two iterations.
+        busy.stop()
+        stopped_at = runs
+    assert runs == stopped_at
+
+
+async def test_next_iteration_is_none_until_the_first_iteration_is_scheduled() -> None:
+    seen: list[object] = []
+
+    @anytasks.loop(seconds=1, count=1)
+    async def body() -> None:
+        pass
+
+    @body.before_loop
+    async def before() -> None:
+        seen.append(body.next_iteration)
+
+    await body.run()
+    assert seen == [None]
+
+
+async def test_hooks_of_a_method_loop_receive_self() -> None:
+    class Cog:
+        def __init__(self) -> None:
+            self.log: list[str] = []
+
+        @anytasks.loop(seconds=0)
+        async def body(self) -> None:
+            self.log.append("body")
+            raise ValueError("from the body")
+
+        @body.before_loop
+        async def before(self) -> None:
+            self.log.append("before")
+
+        @body.error
+        async def on_error(self, exc: BaseException) -> None:
+            self.log.append(f"error {exc}")
+
+        @body.after_loop
+        async def after(self) -> None:
+            self.log.append("after")
+
+    cog = Cog()
+    with pytest.raises(ValueError, match="from the body"):
+        await cog.body.run()
+    assert cog.log == ["before", "body", "error from the body", "after"]
+    assert cog.body.failed()
+    assert not Cog.body.failed()

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+import anytasks
 import anytasks.__main__ as demo
-from anytasks.testing import VirtualEventLoop, run, virtual_clock
+from anytasks.testing import VirtualEventLoop, run, virtual_clock, virtual_time
 
 README = Path(__file__).parent.parent / "README.md"
 
@@ -84,3 +85,29 @@ def test_demo_cli_rejects_an_unknown_backend(capsys: pytest.CaptureFixture[str])
         demo.cli(["--backend", "curio"])
     assert info.value.code == 2
     assert "invalid choice: 'curio'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "asyncio+uvloop", "trio"])
+def test_demo_cli_runs_on_the_chosen_backend(
+    backend: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import anyio
+    import uvloop
+
+    real_run = anyio.run
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def run_virtually(func: Any, *, backend: str, backend_options: dict[str, Any]) -> Any:
+        calls.append((backend, backend_options))
+        return real_run(func, backend=backend, backend_options=virtual_time(backend)[1])
+
+    monkeypatch.setattr(anyio, "run", run_virtually)
+    assert demo.cli(["--backend", backend]) == 0
+    expected_options = {"loop_factory": uvloop.new_event_loop} if "uvloop" in backend else {}
+    assert calls == [(backend.split("+")[0], expected_options)]
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"anytasks {anytasks.__version__} demo on {backend}"
+    assert out[-1].endswith("demo       every loop has ended")
+    # The reconnect warning of the batch recipe is shown on one line.
+    [warning] = [line for line in out if "Handled exception" in line]
+    assert warning.endswith("(DatabaseUnavailable: connection refused)")

@@ -166,9 +166,6 @@ def cli(argv: list[str] | None = None) -> int:
         help="the event loop to run the demo on (default: asyncio)",
     )
     args = parser.parse_args(argv)
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_OneLineFormatter())
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     backend, options = args.backend, {}
     try:
         if backend == "asyncio+uvloop":
@@ -182,7 +179,15 @@ def cli(argv: list[str] | None = None) -> int:
             f"--backend {args.backend} needs {exc.name}: pip install 'anytasks[{exc.name}]'"
         )
     print(f"anytasks {anytasks.__version__} demo on {args.backend}", flush=True)
-    anyio.run(main, backend=backend, backend_options=options)
+    # Show the loops' own log lines (the reconnect warning) among the demo's output.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_OneLineFormatter())
+    logger = logging.getLogger("anytasks")
+    logger.addHandler(handler)
+    try:
+        anyio.run(main, backend=backend, backend_options=options)
+    finally:
+        logger.removeHandler(handler)
     return 0
 
 
