@@ -29,7 +29,7 @@ from ._backoff import ExponentialBackoff
 from ._fastpath import bind_primitives
 from ._handled import check_exception_types, default_exception_types, is_handled
 from ._host import current_host
-from ._schedule import next_time_of_day, normalize_times, validate_interval
+from ._schedule import next_time_of_day, parse_schedule
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -62,20 +62,6 @@ def _check_settings(count: object, reconnect: object, name: object) -> None:
         raise TypeError(f"`reconnect` must be a bool, not {type(reconnect).__name__!r}")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"`name` must be a str or None, not {type(name).__name__!r}")
-
-
-def _parse_schedule(
-    seconds: float,
-    minutes: float,
-    hours: float,
-    time: datetime.time | Sequence[datetime.time] | None,
-) -> tuple[float, tuple[datetime.time, ...] | None]:
-    """The interval in seconds and the normalized times of day (``None`` if relative)."""
-    if time is None:
-        return validate_interval(seconds, minutes, hours), None
-    if any(value != 0 for value in (seconds, minutes, hours)):
-        raise TypeError("cannot mix `time` with `seconds`, `minutes` or `hours`")
-    return 0.0, normalize_times(time)
 
 
 class _Run:
@@ -523,7 +509,7 @@ class Loop(Generic[_P, _R]):
         hours: float,
         time: datetime.time | Sequence[datetime.time] | None,
     ) -> None:
-        self._interval, self._time = _parse_schedule(seconds, minutes, hours, time)
+        self._interval, self._time = parse_schedule(seconds, minutes, hours, time)
         if self._time is None:
             self._seconds, self._minutes, self._hours = seconds, minutes, hours
         else:
@@ -790,7 +776,7 @@ def loop(
     # Validate here, so that a bad argument fails at the decorator line even
     # before a function is decorated.
     _check_settings(count, reconnect, name)
-    _parse_schedule(seconds, minutes, hours, time)
+    parse_schedule(seconds, minutes, hours, time)
 
     def decorator(func: Callable[_P, Coroutine[Any, Any, _R]]) -> Loop[_P, _R]:
         return Loop(

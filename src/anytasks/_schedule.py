@@ -157,3 +157,17 @@ def _utcoffset(moment: datetime.datetime) -> datetime.timedelta:
     # Only reachable with a tzinfo whose utcoffset() breaks the tzinfo contract.
     assert offset is not None
     return offset
+
+
+def parse_schedule(
+    seconds: float,
+    minutes: float,
+    hours: float,
+    time: datetime.time | Sequence[datetime.time] | None,
+) -> tuple[float, tuple[datetime.time, ...] | None]:
+    """The interval in seconds and the normalized times of day (``None`` if relative)."""
+    if time is None:
+        return validate_interval(seconds, minutes, hours), None
+    if any(value != 0 for value in (seconds, minutes, hours)):
+        raise TypeError("cannot mix `time` with `seconds`, `minutes` or `hours`")
+    return 0.0, normalize_times(time)
