@@ -275,10 +275,3 @@ def test_start_outside_any_event_loop_is_an_error() -> None:
         body.start()
     assert not body.is_running()
 
-
-async def test_an_inactive_host_refuses_work() -> None:
-    async def work() -> None:
-        pass
-
-    with pytest.raises(RuntimeError, match=re.escape("BackgroundHost (inactive)> is not active")):
-        anytasks.background().spawn(work, name="x")

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Any, final
+from typing import final
 
 import anyio
 from anyio.abc import TaskGroup
 
-_current_host: ContextVar[BackgroundHost | None] = ContextVar("anytasks_host", default=None)
+# The task group of the innermost active host, as seen by the calling task.
+_host_task_group: ContextVar[TaskGroup | None] = ContextVar("anytasks_host", default=None)
 
 
-def current_host() -> BackgroundHost | None:
-    """The innermost host active in the calling task, if any."""
-    return _current_host.get()
+def current_host_task_group() -> TaskGroup | None:
+    """Where ``Loop.start()`` runs a loop: the innermost host's task group, if any."""
+    return _host_task_group.get()
 
 
 @final
@@ -29,7 +29,7 @@ class BackgroundHost:
 
     def __init__(self) -> None:
         self._task_group: TaskGroup | None = None
-        self._token: Token[BackgroundHost | None] | None = None
+        self._token: Token[TaskGroup | None] | None = None
 
     async def __aenter__(self) -> BackgroundHost:
         if self._task_group is not None:
@@ -37,7 +37,7 @@ class BackgroundHost:
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
-        self._token = _current_host.set(self)
+        self._token = _host_task_group.set(task_group)
         return self
 
     async def __aexit__(
@@ -48,8 +48,8 @@ class BackgroundHost:
     ) -> bool | None:
         assert self._task_group is not None
         assert self._token is not None
-        _current_host.reset(self._token)
-        # Loops never end on their own accord in general: leaving the block is
+        _host_task_group.reset(self._token)
+        # Loops seldom end of their own accord: leaving the block is
         # what ends them, so cancel rather than wait.
         self._task_group.cancel_scope.cancel()
         try:
@@ -57,12 +57,6 @@ class BackgroundHost:
         finally:
             self._task_group = None
             self._token = None
-
-    def spawn(self, func: Callable[[], Coroutine[Any, Any, None]], *, name: str) -> None:
-        """Run ``func()`` in the host's task group."""
-        if self._task_group is None:
-            raise RuntimeError(f"{self!r} is not active")
-        self._task_group.start_soon(func, name=name)
 
     def __repr__(self) -> str:
         state = "active" if self._task_group is not None else "inactive"

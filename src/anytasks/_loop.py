@@ -28,7 +28,7 @@ from . import _wallclock
 from ._backoff import ExponentialBackoff
 from ._fastpath import bind_primitives
 from ._handled import check_exception_types, default_exception_types, is_handled
-from ._host import current_host
+from ._host import current_host_task_group
 from ._schedule import next_time_of_day, parse_schedule
 
 if TYPE_CHECKING:
@@ -323,16 +323,18 @@ class Loop(Generic[_P, _R]):
         Inside :func:`background` the loop runs in that host, as a daemon, and
         ``None`` is returned. On asyncio with no host active, the loop runs in a
         new :class:`asyncio.Task`, which is returned, exactly as with
-        discord.py.
+        discord.py. :meth:`cancel` ends the loop inside that task, which then
+        finishes normally; ``task.cancel()`` cancels the task itself (the loop
+        still runs :meth:`after_loop`).
 
         :raises RuntimeError: if the loop is already running, or if there is no
             host and no running asyncio event loop (on Trio, use
             ``nursery.start_soon(loop.run)`` or :func:`background`).
         """
-        host = current_host()
+        host = current_host_task_group()
         if host is not None:
             run = self._begin()
-            host.spawn(lambda: self._drive_daemon(run, args, kwargs), name=self.name)
+            host.start_soon(self._drive_daemon, run, args, kwargs, name=self.name)
             return None
         try:
             event_loop = asyncio.get_running_loop()
@@ -404,7 +406,9 @@ class Loop(Generic[_P, _R]):
     def add_exception_type(self, *exceptions: type[Exception]) -> None:
         """Add exception types that count as passing trouble, retried with backoff.
 
-        :raises TypeError: if an argument is not an exception class.
+        :raises TypeError: if an argument is not a subclass of :class:`Exception`
+            (cancellation, :class:`KeyboardInterrupt` and :class:`SystemExit` are
+            never retried).
         """
         checked = check_exception_types(exceptions)
         self._exception_types = tuple(dict.fromkeys((*self._exception_types, *checked)))
@@ -453,8 +457,10 @@ class Loop(Generic[_P, _R]):
     def error(self, coro: _HookT) -> _HookT:
         """Register a coroutine function to call with an unhandled exception.
 
-        It takes the exception (after ``self`` in a class). The default logs it
-        with its traceback on the ``anytasks`` logger. Returns ``coro``.
+        It is called with any unhandled exception of the body or of
+        :meth:`before_loop`, and takes that exception (after ``self`` in a
+        class). The default logs it with its traceback on the ``anytasks``
+        logger. Returns ``coro``.
 
         :raises TypeError: if ``coro`` is not a coroutine function.
         """
