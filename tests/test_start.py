@@ -274,4 +274,3 @@ def test_start_outside_any_event_loop_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="no running asyncio event loop"):
         body.start()
     assert not body.is_running()
-
