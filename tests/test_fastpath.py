@@ -1,41 +1,84 @@
-"""The per-iteration primitives are bound to the running backend's own functions."""
+"""The per-run backend primitives: bound to the running backend, and cancellable by AnyIO."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import anyio
 import anyio.lowlevel
 import pytest
 
-from anytasks._fastpath import bind_primitives
+from anytasks._fastpath import _PORTABLE, bind_primitives
 
 pytestmark = pytest.mark.anyio
 
 
+class Sleeper:
+    def __init__(self) -> None:
+        self.wake: Callable[[], None] | None = None
+
+
 async def test_primitives_match_the_backend(backend_name: str) -> None:
-    current_time, checkpoint = bind_primitives()
+    primitives = bind_primitives()
     if backend_name == "trio":
         import trio
 
-        assert current_time is trio.current_time
-        assert checkpoint is trio.lowlevel.checkpoint
+        assert primitives.current_time is trio.current_time
+        assert primitives.checkpoint is trio.lowlevel.checkpoint
     else:
-        assert current_time == asyncio.get_running_loop().time
-    assert current_time() == anyio.current_time()
-    await checkpoint()
+        assert primitives.current_time == asyncio.get_running_loop().time
+    assert primitives.current_time() == anyio.current_time()
 
 
-async def test_the_asyncio_checkpoint_is_a_cancellation_point_for_anyio_scopes(
-    backend_name: str,
-) -> None:
-    _, checkpoint = bind_primitives()
+@pytest.mark.parametrize("which", ["backend", "portable"])
+async def test_checkpoint_is_a_cancellation_point_for_anyio_scopes(which: str) -> None:
+    primitives = bind_primitives() if which == "backend" else _PORTABLE
+    await primitives.checkpoint()
     with anyio.CancelScope() as scope:
         scope.cancel()
-        await checkpoint()
+        await primitives.checkpoint()
         pytest.fail("the checkpoint did not deliver the cancellation")
     assert scope.cancelled_caught
 
 
+@pytest.mark.virtual_time
+@pytest.mark.parametrize("which", ["backend", "portable"])
+async def test_sleep_until_returns_at_the_deadline(which: str) -> None:
+    primitives = bind_primitives() if which == "backend" else _PORTABLE
+    sleeper = Sleeper()
+    t0 = anyio.current_time()
+    await primitives.sleep_until(t0 + 7.5, sleeper)
+    assert anyio.current_time() - t0 == 7.5
+    assert sleeper.wake is None
+
+
+@pytest.mark.parametrize("which", ["backend", "portable"])
+async def test_sleep_until_ends_early_when_woken(which: str) -> None:
+    primitives = bind_primitives() if which == "backend" else _PORTABLE
+    sleeper = Sleeper()
+    t0 = anyio.current_time()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(primitives.sleep_until, t0 + 3600, sleeper)
+        while sleeper.wake is None:
+            await anyio.lowlevel.checkpoint()
+        sleeper.wake()
+        sleeper.wake()  # a second wake-up before the sleeper runs is harmless
+    assert anyio.current_time() - t0 < 60
+    assert sleeper.wake is None
+
+
+@pytest.mark.parametrize("which", ["backend", "portable"])
+async def test_sleep_until_is_cancelled_by_anyio_scopes(which: str) -> None:
+    primitives = bind_primitives() if which == "backend" else _PORTABLE
+    sleeper = Sleeper()
+    with anyio.move_on_after(0.01) as scope:
+        await primitives.sleep_until(anyio.current_time() + 3600, sleeper)
+    assert scope.cancelled_caught
+    assert sleeper.wake is None
+
+
 def test_outside_any_event_loop_the_portable_functions_are_used() -> None:
-    assert bind_primitives() == (anyio.current_time, anyio.lowlevel.checkpoint)
+    assert bind_primitives() is _PORTABLE
+    assert _PORTABLE.current_time is anyio.current_time
+    assert _PORTABLE.checkpoint is anyio.lowlevel.checkpoint

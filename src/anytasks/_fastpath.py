@@ -1,12 +1,19 @@
-"""The two primitives a loop calls on every iteration, bound once per run.
+"""The backend primitives a loop uses on every iteration and every wait, bound once per run.
 
-``anyio.current_time()`` and ``anyio.lowlevel.checkpoint()`` look the running backend
-up on every call; for a zero-interval loop that lookup was about half of the cost
-of an iteration (see ``benchmarks/RESULTS.md``). So each run binds them once, to
-what AnyIO itself calls underneath on the backend that is running (asyncio: the
-event loop's ``time()`` and a bare ``sleep(0)``; Trio: ``trio.current_time`` and
-``trio.lowlevel.checkpoint``), and falls back to AnyIO's portable functions for
-any other backend.
+AnyIO's portable functions look the running backend up on every call, and its
+cancel scopes carry bookkeeping for everything a task group needs. A loop needs
+far less, far more often: the clock and a checkpoint on every iteration (for a
+zero-interval loop the lookups were about half the cost of an iteration), and a
+sleep that ``stop()`` or ``change_interval()`` can cut short in every idle loop
+(an AnyIO cancel scope per wait roughly doubled the memory of an idle loop; see
+``benchmarks/RESULTS.md``).
+
+So each run binds :class:`Primitives` once, to what AnyIO itself uses underneath
+on the backend that is running — asyncio's event loop clock, a bare yield, a
+future with a timer; Trio's clock, checkpoint and cancel scope — with AnyIO's
+portable functions as the fallback for any other backend. Cancellation by AnyIO
+cancel scopes reaches all of them, since on asyncio AnyIO cancels the task itself
+and on Trio its scopes are Trio's.
 """
 
 from __future__ import annotations
@@ -15,13 +22,28 @@ import asyncio
 import sys
 import types
 from collections.abc import Awaitable, Callable, Generator
+from typing import NamedTuple, Protocol
 
 import anyio
 import anyio.lowlevel
 
 
-def bind_primitives() -> tuple[Callable[[], float], Callable[[], Awaitable[None]]]:
-    """``(current_time, checkpoint)`` for the backend running the calling task."""
+class Wakeable(Protocol):
+    """Where a sleeping loop leaves the function that ends its sleep early."""
+
+    wake: Callable[[], None] | None
+
+
+class Primitives(NamedTuple):
+    current_time: Callable[[], float]
+    checkpoint: Callable[[], Awaitable[None]]
+    #: ``sleep_until(deadline, sleeper)`` returns at ``deadline`` or when
+    #: ``sleeper.wake()`` is called, whichever comes first.
+    sleep_until: Callable[[float, Wakeable], Awaitable[None]]
+
+
+def bind_primitives() -> Primitives:
+    """The primitives of the backend running the calling task."""
     trio = sys.modules.get("trio")
     if trio is not None:
         try:
@@ -29,17 +51,55 @@ def bind_primitives() -> tuple[Callable[[], float], Callable[[], Awaitable[None]
         except RuntimeError:
             pass  # Trio is imported but not running this task (asyncio, or guest mode)
         else:
-            return trio.current_time, trio.lowlevel.checkpoint
+            return Primitives(trio.current_time, trio.lowlevel.checkpoint, _trio_sleep_until)
     try:
         event_loop = asyncio.get_running_loop()
     except RuntimeError:
-        return anyio.current_time, anyio.lowlevel.checkpoint
-    return event_loop.time, _asyncio_checkpoint
+        return _PORTABLE
+    return Primitives(event_loop.time, _asyncio_checkpoint, _asyncio_sleep_until)
 
 
 @types.coroutine
 def _asyncio_checkpoint() -> Generator[None, None, None]:
     # A bare yield is what asyncio.sleep(0), and so AnyIO's asyncio checkpoint,
-    # does: the task goes to the back of the ready queue. AnyIO cancel scopes
-    # cancel the task itself, so this is a cancellation point for them too.
+    # does: the task goes to the back of the ready queue.
     yield
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _asyncio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
+    future = asyncio.get_running_loop().create_future()
+    timer = future.get_loop().call_at(deadline, _resolve, future)
+    sleeper.wake = lambda: _resolve(future)
+    try:
+        await future
+    finally:
+        sleeper.wake = None
+        timer.cancel()
+
+
+async def _trio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
+    import trio
+
+    with trio.CancelScope(deadline=deadline) as scope:
+        sleeper.wake = scope.cancel
+        try:
+            await trio.sleep_forever()
+        finally:
+            sleeper.wake = None
+
+
+async def _portable_sleep_until(deadline: float, sleeper: Wakeable) -> None:
+    with anyio.CancelScope(deadline=deadline) as scope:
+        sleeper.wake = scope.cancel
+        try:
+            await anyio.sleep_forever()
+        finally:
+            sleeper.wake = None
+
+
+_PORTABLE = Primitives(anyio.current_time, anyio.lowlevel.checkpoint, _portable_sleep_until)

@@ -26,7 +26,7 @@ from anyio.abc import TaskStatus
 
 from . import _wallclock
 from ._backoff import ExponentialBackoff
-from ._fastpath import bind_primitives
+from ._fastpath import Primitives, bind_primitives
 from ._handled import check_exception_types, default_exception_types, is_handled
 from ._host import current_host_task_group
 from ._schedule import next_time_of_day, parse_schedule
@@ -77,20 +77,26 @@ class _Run:
         "last_target",
         "next_deadline",
         "next_target",
+        "primitives",
+        "replan",
         "restart_with",
         "scope",
-        "sleep_scope",
         "stopping",
         "task",
+        "wake",
         "wall_offset",
     )
 
     def __init__(self) -> None:
         self.scope = anyio.CancelScope()
-        self.finished = anyio.Event()
-        # The scope of the wait between iterations, so that stop() and
+        # Made by the first join(): an event costs more memory than the rest of
+        # an idle loop's state, and most loops are never joined.
+        self.finished: anyio.Event | None = None
+        # Set while waiting between iterations, so that stop() and
         # change_interval() can end the wait without touching the body.
-        self.sleep_scope: anyio.CancelScope | None = None
+        self.wake: Callable[[], None] | None = None
+        self.replan = False
+        self.primitives: Primitives | None = None
         self.stopping = False
         self.restart_with: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         self.task: asyncio.Task[None] | None = None
@@ -364,8 +370,8 @@ class Loop(Generic[_P, _R]):
         if run is None:
             return
         run.stopping = True
-        if run.sleep_scope is not None:
-            run.sleep_scope.cancel()
+        if run.wake is not None:
+            run.wake()
 
     def cancel(self) -> None:
         """Cancel the loop wherever it is (body, wait, backoff, :meth:`before_loop`).
@@ -399,6 +405,8 @@ class Loop(Generic[_P, _R]):
         """
         run = self._run
         if run is not None:
+            if run.finished is None:
+                run.finished = anyio.Event()
             await run.finished.wait()
 
     # -- exception types -----------------------------------------------------------
@@ -505,8 +513,10 @@ class Loop(Generic[_P, _R]):
         """
         self._set_interval(seconds, minutes, hours, time)
         run = self._run
-        if run is not None and run.sleep_scope is not None:
-            run.sleep_scope.cancel()
+        if run is not None:
+            run.replan = True
+            if run.wake is not None:
+                run.wake()
 
     def _set_interval(
         self,
@@ -563,7 +573,8 @@ class Loop(Generic[_P, _R]):
         finally:
             self._run = None
             self._current_loop = 0
-            run.finished.set()
+            if run.finished is not None:
+                run.finished.set()
 
     async def _run_once(
         self,
@@ -606,7 +617,8 @@ class Loop(Generic[_P, _R]):
     async def _iterate(self, run: _Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if run.stopping:
             return
-        current_time, checkpoint = bind_primitives()
+        primitives = run.primitives = bind_primitives()
+        current_time, checkpoint = primitives.current_time, primitives.checkpoint
         scheduled = current_time()
         run.wall_offset = _wallclock.now().timestamp() - scheduled
         if self._time is not None:
@@ -629,7 +641,7 @@ class Loop(Generic[_P, _R]):
                     if not (self.reconnect and is_handled(exc, self._exception_types)):
                         raise
                     if backoff is None:
-                        backoff = ExponentialBackoff(clock=anyio.current_time)
+                        backoff = ExponentialBackoff(clock=current_time)
                     delay = backoff.delay()
                     logger.warning(
                         "Handled exception in loop %r; retrying in %.2f seconds",
@@ -637,6 +649,7 @@ class Loop(Generic[_P, _R]):
                         delay,
                         exc_info=exc,
                     )
+                    # Not interruptible by stop(): the retries belong to this iteration.
                     await anyio.sleep(delay)
             self._current_loop += 1
             if self._current_loop == self.count or run.stopping:
@@ -667,39 +680,39 @@ class Loop(Generic[_P, _R]):
         wait, before the first iteration of a ``time=`` loop). Re-plans whenever
         change_interval() interrupts the wait.
         """
+        primitives = run.primitives
+        assert primitives is not None
         while True:
-            with anyio.CancelScope() as sleep_scope:
-                run.sleep_scope = sleep_scope
-                try:
-                    if self._time is None:
-                        deadline = scheduled + self._interval
-                        run.next_deadline = deadline
-                        run.next_target = None
-                        await anyio.sleep_until(deadline)
-                    else:
-                        await self._sleep_until_time_of_day(run, self._time)
-                        deadline = anyio.current_time()
-                finally:
-                    run.sleep_scope = None
+            run.replan = False
+            if self._time is None:
+                deadline = scheduled + self._interval
+                run.next_deadline = deadline
+                run.next_target = None
+                await primitives.sleep_until(deadline, run)
+            else:
+                await self._sleep_until_time_of_day(run, self._time, primitives)
+                deadline = primitives.current_time()
             if run.stopping:
                 return None
-            if not sleep_scope.cancelled_caught:
-                # Bound: the scope caught nothing, so the `with` body ran to its end.
-                return deadline  # pyright: ignore[reportPossiblyUnboundVariable]
+            if not run.replan:
+                return deadline
 
-    async def _sleep_until_time_of_day(self, run: _Run, times: tuple[datetime.time, ...]) -> None:
+    async def _sleep_until_time_of_day(
+        self, run: _Run, times: tuple[datetime.time, ...], primitives: Primitives
+    ) -> None:
         now = _wallclock.now()
         # Missed times are skipped rather than replayed: after a suspend or a
         # clock jump, a daily loop should run once, not once per missed day.
         after = now if run.last_target is None else max(now, run.last_target)
         target = next_time_of_day(times, after)
         run.next_target = target
-        while True:
+        while not (run.replan or run.stopping):
             remaining = (target - _wallclock.now()).total_seconds()
             if remaining <= 0:
-                break
-            await anyio.sleep(min(remaining, _WALL_CLOCK_RECHECK))
-        run.last_target = target
+                run.last_target = target
+                return
+            chunk = min(remaining, _WALL_CLOCK_RECHECK)
+            await primitives.sleep_until(primitives.current_time() + chunk, run)
 
     async def _call_hook(self, hook: Callable[..., Awaitable[Any]] | None) -> None:
         if hook is None:
