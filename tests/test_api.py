@@ -228,3 +228,18 @@ def test_a_class_without_instance_dict_gets_a_clear_error() -> None:
 
     with pytest.raises(TypeError, match=r"Slotted instances have no __dict__ .* loop 'tick'"):
         Slotted().tick  # noqa: B018
+
+
+def test_importing_anytasks_loads_no_event_loop_library() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, anytasks; "
+        "print(sorted(m for m in ('asyncio', 'trio', 'uvloop', 'discord', 'aiohttp', 'httpx') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out == "[]\n"

@@ -18,14 +18,16 @@ and on Trio its scopes are Trio's.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import types
 from collections.abc import Awaitable, Callable, Generator
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import anyio
 import anyio.lowlevel
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class Wakeable(Protocol):
@@ -52,11 +54,24 @@ def bind_primitives() -> Primitives:
             pass  # Trio is imported but not running this task (asyncio, or guest mode)
         else:
             return Primitives(trio.current_time, trio.lowlevel.checkpoint, _trio_sleep_until)
-    try:
-        event_loop = asyncio.get_running_loop()
-    except RuntimeError:
+    event_loop = running_asyncio_loop()
+    if event_loop is None:
         return _PORTABLE
     return Primitives(event_loop.time, _asyncio_checkpoint, _asyncio_sleep_until)
+
+
+def running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The asyncio event loop running the calling thread, if any."""
+    # Looked up rather than imported: a program that never imported asyncio cannot
+    # be running on it, and Trio programs should not pay for importing it.
+    asyncio_module = sys.modules.get("asyncio")
+    if asyncio_module is None:
+        return None
+    try:
+        event_loop: asyncio.AbstractEventLoop = asyncio_module.get_running_loop()
+    except RuntimeError:
+        return None
+    return event_loop
 
 
 @types.coroutine
@@ -72,7 +87,9 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 async def _asyncio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
-    future = asyncio.get_running_loop().create_future()
+    import asyncio
+
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     timer = future.get_loop().call_at(deadline, _resolve, future)
     sleeper.wake = lambda: _resolve(future)
     try:

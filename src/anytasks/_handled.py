@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import cast
 
 import anyio
 
 if sys.version_info < (3, 11):
+    import asyncio
+
     from exceptiongroup import BaseExceptionGroup
+
+    # A distinct class before Python 3.11; an alias of TimeoutError since.
+    _ASYNCIO_TIMEOUT: tuple[type[BaseException], ...] = (asyncio.TimeoutError,)
+else:
+    _ASYNCIO_TIMEOUT = ()
 
 # (module, attribute) pairs looked up only if the program has imported the module
 # already: importing aiohttp or discord ourselves would cost every user their import
@@ -28,7 +34,7 @@ def default_exception_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [
         OSError,
         TimeoutError,
-        asyncio.TimeoutError,  # a distinct class before Python 3.11
+        *_ASYNCIO_TIMEOUT,
         anyio.BrokenResourceError,
     ]
     for module_name, attribute in _OPTIONAL_TYPES:

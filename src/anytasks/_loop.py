@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import inspect
 import logging
@@ -26,12 +25,14 @@ from anyio.abc import TaskStatus
 
 from . import _wallclock
 from ._backoff import ExponentialBackoff
-from ._fastpath import Primitives, bind_primitives
+from ._fastpath import Primitives, bind_primitives, running_asyncio_loop
 from ._handled import check_exception_types, default_exception_types, is_handled
 from ._host import current_host_task_group
 from ._schedule import next_time_of_day, parse_schedule
 
 if TYPE_CHECKING:
+    import asyncio
+
     from typing_extensions import Self
 
 _P = ParamSpec("_P")
@@ -342,14 +343,13 @@ class Loop(Generic[_P, _R]):
             run = self._begin()
             host.start_soon(self._drive_daemon, run, args, kwargs, name=self.name)
             return None
-        try:
-            event_loop = asyncio.get_running_loop()
-        except RuntimeError:
+        event_loop = running_asyncio_loop()
+        if event_loop is None:
             raise RuntimeError(
                 f"{self!r}.start() found no anytasks.background() host and no running "
                 "asyncio event loop; on Trio, use nursery.start_soon(loop.run) or start "
                 "it inside `async with anytasks.background():`"
-            ) from None
+            )
         run = self._begin()
         run.task = event_loop.create_task(
             self._drive(run, args, kwargs, anyio.TASK_STATUS_IGNORED), name=self.name
