@@ -29,8 +29,27 @@ _OPTIONAL_TYPES = (
 )
 
 
+_MODULE_NAMES = tuple(dict.fromkeys(name for name, _ in _OPTIONAL_TYPES))
+# The last result, and the optional modules (or None) that were imported when it was made.
+_cached: tuple[tuple[object, ...], tuple[type[BaseException], ...]] | None = None
+
+
 def default_exception_types() -> tuple[type[BaseException], ...]:
-    """The exception types a new loop retries: connection trouble of the usual libraries."""
+    """The exception types a new loop retries: connection trouble of the usual libraries.
+
+    Computed again only when one of the optional libraries has been imported since
+    the last call, so that 10 000 loops share one tuple instead of building 10 000.
+    """
+    global _cached
+    modules = tuple(map(sys.modules.get, _MODULE_NAMES))
+    if _cached is not None and _cached[0] == modules:
+        return _cached[1]
+    types = _compute_default_exception_types()
+    _cached = (modules, types)
+    return types
+
+
+def _compute_default_exception_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [
         OSError,
         TimeoutError,

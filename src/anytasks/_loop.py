@@ -606,8 +606,11 @@ class Loop(Generic[_P, _R]):
             finally:
                 run.next_deadline = None
                 run.next_target = None
-                with anyio.CancelScope(shield=True):
-                    await self._call_hook(self._after_loop)
+                if self._after_loop is not None:
+                    # Only a hook needs the shield; an empty scope per loop made
+                    # cancelling 10 000 idle loops on Trio half as slow again.
+                    with anyio.CancelScope(shield=True):
+                        await self._call_hook(self._after_loop)
                 self._is_being_cancelled = False
         if not started:
             # Stopped or cancelled during before_loop: task_group.start() must
