@@ -242,4 +242,5 @@ def test_importing_anytasks_loads_no_event_loop_library() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
-    assert out == "[]\n"
+    # Python 3.10 needs asyncio.TimeoutError, a class of its own there.
+    assert out == ("['asyncio']\n" if sys.version_info < (3, 11) else "[]\n")
