@@ -60,8 +60,16 @@ async def test_several_times_run_in_order_and_wrap_to_the_next_day() -> None:
 
 
 async def test_times_in_other_zones_are_honoured() -> None:
-    # 21:00 in Seoul is 12:00 UTC: the next one is tomorrow's.
-    assert await run_and_record(datetime.time(21, 0, tzinfo=SEOUL), 1) == [at(2026, 1, 6, 12)]
+    # 20:59 in Seoul is 11:59 UTC: the next one is tomorrow's.
+    assert await run_and_record(datetime.time(20, 59, tzinfo=SEOUL), 1) == [at(2026, 1, 6, 11, 59)]
+
+
+async def test_a_loop_started_exactly_on_one_of_its_times_runs_at_once() -> None:
+    # 21:00 in Seoul is 12:00 UTC, the start: run now (as discord.py does), then daily.
+    assert await run_and_record(datetime.time(21, 0, tzinfo=SEOUL), 2) == [
+        at(2026, 1, 5, 12),
+        at(2026, 1, 6, 12),
+    ]
 
 
 @pytest.mark.parametrize("virtual_start", [at(2026, 3, 7, 12)])

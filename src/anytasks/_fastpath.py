@@ -97,6 +97,10 @@ async def _asyncio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
     finally:
         sleeper.wake = None
         timer.cancel()
+    # AnyIO does not cancel a task whose future is already done, and leaves the
+    # cancellation for its next checkpoint; so a cancel() in the very tick the timer
+    # fired would let one more body begin. AnyIO's own sleep raises here instead.
+    await anyio.lowlevel.checkpoint_if_cancelled()
 
 
 async def _trio_sleep_until(deadline: float, sleeper: Wakeable) -> None:

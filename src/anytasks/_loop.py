@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import inspect
 import logging
+import sys
+import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextvars import ContextVar
 from typing import (
     TYPE_CHECKING,
     Any,
     Concatenate,
     Generic,
     Literal,
+    NoReturn,
     ParamSpec,
     TypeVar,
     cast,
@@ -25,6 +30,13 @@ from anyio.abc import TaskStatus
 
 from . import _wallclock
 from ._backoff import ExponentialBackoff
+from ._cancellation import (
+    call_shielded,
+    cancellation_requested,
+    current_asyncio_task,
+    native_cancel_requested,
+    new_fallback_task,
+)
 from ._fastpath import Primitives, bind_primitives, running_asyncio_loop
 from ._handled import check_exception_types, default_exception_types, is_handled
 from ._host import current_host_task_group
@@ -47,10 +59,36 @@ logger = logging.getLogger("anytasks")
 # suspended machine delays a daily run by at most this much.
 _WALL_CLOCK_RECHECK = 60.0
 
+# Makes "is it running? then it is mine" one step for threads that share a Loop.
+_start_lock = threading.Lock()
+
+# The run whose body or hooks the calling task is in, so that join() from there, which would
+# wait for itself forever, fails instead.
+_current_run: ContextVar[_Run | None] = ContextVar("anytasks_current_run", default=None)
+
+_ONE_MICROSECOND = datetime.timedelta(microseconds=1)
+_FAR_FUTURE = datetime.datetime.max.replace(tzinfo=datetime.timezone.utc)
+
 
 def _check_coroutine_function(func: object, where: str) -> None:
     if not inspect.iscoroutinefunction(func):
         raise TypeError(f"{where} needs a coroutine function (async def), got {func!r}")
+
+
+def _reraise(exc: BaseException) -> NoReturn:
+    """Raise ``exc`` again from an ``except`` block, keeping its own ``__context__``."""
+    context = exc.__context__
+    try:
+        raise exc
+    finally:
+        exc.__context__ = context
+
+
+def _function_name(func: Callable[..., Any], attribute: str) -> str:
+    """``__name__`` or ``__qualname__`` of ``func``, seen through functools.partial."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    return str(getattr(func, attribute, type(func).__name__))
 
 
 def _check_settings(count: object, reconnect: object, name: object) -> None:
@@ -84,12 +122,15 @@ class _Run:
         "scope",
         "stopping",
         "task",
+        "thread",
         "wake",
         "wall_offset",
     )
 
     def __init__(self) -> None:
         self.scope = anyio.CancelScope()
+        # Controls are for the thread whose event loop runs the loop (see _check_thread).
+        self.thread = threading.get_ident()
         # Made by the first join(): an event costs more memory than the rest of
         # an idle loop's state, and most loops are never joined.
         self.finished: anyio.Event | None = None
@@ -101,6 +142,7 @@ class _Run:
         self.stopping = False
         self.restart_with: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         self.task: asyncio.Task[None] | None = None
+        # The unhandled exception that ends this run, once there is one.
         self.failure: Exception | None = None
         # When the next iteration is due: a monotonic deadline for an interval
         # loop, a wall-clock time for a time-of-day loop.
@@ -168,14 +210,16 @@ class Loop(Generic[_P, _R]):
         self.coro: Callable[..., Coroutine[Any, Any, _R]] = coro
         self.count = count
         self.reconnect = reconnect
-        self.name = name if name is not None else f"anytasks: {coro.__qualname__}"
+        self.name = (
+            name if name is not None else f"anytasks: {_function_name(coro, '__qualname__')}"
+        )
         self._seconds = self._minutes = self._hours = 0.0
         self._interval = 0.0
         self._time: tuple[datetime.time, ...] | None = None
         self._set_interval(seconds, minutes, hours, time)
         self._body: Callable[..., Coroutine[Any, Any, _R]] = coro
         self._instance: object = None
-        self._attr_name = coro.__name__
+        self._attr_name = _function_name(coro, "__name__")
         self._before_loop: Callable[..., Awaitable[Any]] | None = None
         self._after_loop: Callable[..., Awaitable[Any]] | None = None
         self._error: Callable[..., Awaitable[Any]] | None = None
@@ -214,7 +258,11 @@ class Loop(Generic[_P, _R]):
             name=self.name,
         )
         copy._instance = instance
-        copy._body = self.coro.__get__(instance, owner)
+        get = getattr(self.coro, "__get__", None)
+        # functools.partial is no descriptor: bind the instance by hand.
+        copy._body = (
+            get(instance, owner) if get is not None else functools.partial(self.coro, instance)
+        )
         copy._attr_name = self._attr_name
         copy._before_loop = self._before_loop
         copy._after_loop = self._after_loop
@@ -272,9 +320,12 @@ class Loop(Generic[_P, _R]):
             return run.next_target
         if run.next_deadline is None:
             return None
-        return datetime.datetime.fromtimestamp(
-            run.wall_offset + run.next_deadline, datetime.timezone.utc
-        )
+        try:
+            return datetime.datetime.fromtimestamp(
+                run.wall_offset + run.next_deadline, datetime.timezone.utc
+            )
+        except (OverflowError, ValueError, OSError):
+            return _FAR_FUTURE  # past the year 9999 (``seconds=1e12``)
 
     def is_running(self) -> bool:
         """Whether the loop has been started and has not ended yet."""
@@ -340,8 +391,17 @@ class Loop(Generic[_P, _R]):
         """
         host = current_host_task_group()
         if host is not None:
-            run = self._begin()
-            host.start_soon(self._drive_daemon, run, args, kwargs, name=self.name)
+            run = self._claim()
+            try:
+                host.start_soon(self._drive_daemon, run, args, kwargs, name=self.name)
+            except RuntimeError:
+                self._run = None
+                raise RuntimeError(
+                    f"{self!r}.start() was called from a task that outlived its "
+                    "anytasks.background() host, which has ended: start it in an "
+                    "active host, or run it with `await loop.run()`"
+                ) from None
+            self._failed = self._is_being_cancelled = False
             return None
         event_loop = running_asyncio_loop()
         if event_loop is None:
@@ -350,11 +410,34 @@ class Loop(Generic[_P, _R]):
                 "asyncio event loop; on Trio, use nursery.start_soon(loop.run) or start "
                 "it inside `async with anytasks.background():`"
             )
-        run = self._begin()
-        run.task = event_loop.create_task(
-            self._drive(run, args, kwargs, anyio.TASK_STATUS_IGNORED), name=self.name
-        )
-        return run.task
+        run = self._claim()
+        self._failed = self._is_being_cancelled = False
+        try:
+            task = new_fallback_task(event_loop, self._drive_task(run, args, kwargs), self.name)
+        except BaseException:
+            self._run = None
+            raise
+        if not task.done():  # an eager task factory may have run it to its end already
+            run.task = task
+        # A task cancelled before its first step never runs its coroutine, so nothing
+        # in _drive() would ever mark the loop as ended.
+        task.add_done_callback(functools.partial(self._forget_unstarted, run))
+        return task
+
+    async def _drive_task(self, run: _Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        # Set here too: an eager task factory runs this before create_task() returns.
+        run.task = current_asyncio_task()
+        await self._drive(run, args, kwargs, anyio.TASK_STATUS_IGNORED)
+        if sys.version_info < (3, 11):
+            # The loop's own cancel() and a task.cancel() in the same tick arrive as one
+            # CancelledError, which the loop's scope took for its own; asyncio before
+            # 3.11 keeps no count that would tell AnyIO otherwise.
+            if run.task is not None and native_cancel_requested(run.task):
+                raise anyio.get_cancelled_exc_class()
+
+    def _forget_unstarted(self, run: _Run, task: asyncio.Task[None]) -> None:
+        if self._run is run:
+            self._finish(run)
 
     def stop(self) -> None:
         """Let the iteration in progress finish, then end the loop.
@@ -369,6 +452,7 @@ class Loop(Generic[_P, _R]):
         run = self._run
         if run is None:
             return
+        self._check_thread(run, "stop")
         run.stopping = True
         if run.wake is not None:
             run.wake()
@@ -382,6 +466,7 @@ class Loop(Generic[_P, _R]):
         run = self._run
         if run is None:
             return
+        self._check_thread(run, "cancel")
         self._is_being_cancelled = True
         run.scope.cancel()
 
@@ -395,6 +480,7 @@ class Loop(Generic[_P, _R]):
         run = self._run
         if run is None:
             return
+        self._check_thread(run, "restart")
         run.restart_with = (args, kwargs)
         self.cancel()
 
@@ -402,9 +488,17 @@ class Loop(Generic[_P, _R]):
         """Wait until the loop, as currently started, has ended (including restarts).
 
         Returns at once if the loop is not running.
+
+        :raises RuntimeError: if called from the loop's own body or hooks, where it
+            would wait for itself forever.
         """
         run = self._run
         if run is not None:
+            if _current_run.get() is run:
+                raise RuntimeError(
+                    f"{self!r}.join() was called from inside the loop's own body or hooks, "
+                    "where it would wait for itself forever"
+                )
             if run.finished is None:
                 run.finished = anyio.Event()
             await run.finished.wait()
@@ -511,8 +605,10 @@ class Loop(Generic[_P, _R]):
         :raises ValueError: for a negative, NaN or infinite interval, or an empty
             ``time`` list.
         """
-        self._set_interval(seconds, minutes, hours, time)
         run = self._run
+        if run is not None:
+            self._check_thread(run, "change_interval")
+        self._set_interval(seconds, minutes, hours, time)
         if run is not None:
             run.replan = True
             if run.wake is not None:
@@ -533,13 +629,39 @@ class Loop(Generic[_P, _R]):
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def _begin(self) -> _Run:
-        if self._run is not None:
-            raise RuntimeError(f"{self!r} is already running")
+    def _claim(self) -> _Run:
+        """Mark the loop as running, or raise if it is; nothing else changes yet."""
         run = _Run()
-        self._run = run
-        self._failed = False
+        with _start_lock:
+            if self._run is not None:
+                raise RuntimeError(
+                    f"{self!r} is already running; to wait for it to end, "
+                    "`await loop.join()`; to check first, `loop.is_running()`"
+                )
+            self._run = run
         return run
+
+    def _begin(self) -> _Run:
+        run = self._claim()
+        self._failed = False
+        self._is_being_cancelled = False
+        return run
+
+    def _check_thread(self, run: _Run, control: str) -> None:
+        if run.thread != threading.get_ident():
+            # Nothing here is thread-safe, and a wake-up from another thread would not
+            # even wake an asyncio event loop: refuse rather than half work.
+            raise RuntimeError(
+                f"{self!r}.{control}() was called from another thread than the one running "
+                "the loop; call it in the loop's thread (for example with "
+                "anyio.from_thread.run_sync or loop.call_soon_threadsafe)"
+            )
+
+    def _finish(self, run: _Run) -> None:
+        self._run = None
+        self._current_loop = 0
+        if run.finished is not None:
+            run.finished.set()
 
     async def _drive_daemon(
         self, run: _Run, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -559,22 +681,29 @@ class Loop(Generic[_P, _R]):
         kwargs: dict[str, Any],
         task_status: TaskStatus[None],
     ) -> None:
+        token = _current_run.set(run)
         try:
+            started = False
             while True:
-                await self._run_once(run, args, kwargs, task_status)
+                # task_group.start() returns once a run has got through before_loop,
+                # even if a restart cut short the first runs' before_loop.
+                started = await self._run_once(run, args, kwargs, task_status) or started
+                if started:
+                    task_status = anyio.TASK_STATUS_IGNORED
                 if run.restart_with is None:
-                    return
+                    break
                 args, kwargs = run.restart_with
                 run.restart_with = None
                 run.scope = anyio.CancelScope()
                 run.stopping = False
                 self._failed = False
-                task_status = anyio.TASK_STATUS_IGNORED
+            if not started:
+                # Stopped or cancelled during before_loop: task_group.start() must
+                # still return rather than complain that the loop never started.
+                task_status.started()
         finally:
-            self._run = None
-            self._current_loop = 0
-            if run.finished is not None:
-                run.finished.set()
+            _current_run.reset(token)
+            self._finish(run)
 
     async def _run_once(
         self,
@@ -582,40 +711,79 @@ class Loop(Generic[_P, _R]):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         task_status: TaskStatus[None],
-    ) -> None:
+    ) -> bool:
+        """One run, from before_loop to after_loop; return whether before_loop finished.
+
+        An unhandled exception is raised after after_loop, even if a cancellation cut the
+        error hook short, unless a restart() was asked for meanwhile (the error hook's
+        way of recovering).
+        """
         self._current_loop = 0
+        self._is_being_cancelled = False
         run.last_target = None
+        run.failure = None
         started = False
-        with run.scope:
-            try:
-                # A loop cancelled before its task got to run ends here, before
-                # before_loop, and not after its body has begun.
-                await anyio.lowlevel.checkpoint_if_cancelled()
-                await self._call_hook(self._before_loop)
-                task_status.started()
-                started = True
-                await self._iterate(run, args, kwargs)
-            except anyio.get_cancelled_exc_class():
-                self._is_being_cancelled = True
+        try:
+            with run.scope:
+                try:
+                    try:
+                        # A loop cancelled before its task got to run ends here, before
+                        # before_loop, and not after its body has begun.
+                        await anyio.lowlevel.checkpoint_if_cancelled()
+                        await self._call_hook(self._before_loop)
+                        task_status.started()
+                        started = True
+                        await self._iterate(run, args, kwargs)
+                    except anyio.get_cancelled_exc_class() as exc:
+                        if cancellation_requested():
+                            raise
+                        raise RuntimeError(
+                            f"loop {self.name!r} raised a CancelledError that no cancel "
+                            "scope and no Task.cancel() asked for (did it await a future "
+                            "or task that something else cancelled?)"
+                        ) from exc
+                except Exception as exc:
+                    self._failed = True
+                    run.failure = exc
+                    await self._report_failure(exc)
+                finally:
+                    await self._end_run(run)
+        except anyio.get_cancelled_exc_class():
+            # Cancelled by an enclosing scope or Task.cancel() (the loop's own scope
+            # catches its own): an unhandled error still wins over the cancellation.
+            if run.failure is not None:
+                _reraise(run.failure)
+            raise
+        if run.failure is not None and run.restart_with is None:
+            raise run.failure
+        return started
+
+    async def _end_run(self, run: _Run) -> None:
+        run.next_deadline = None
+        run.next_target = None
+        if self._after_loop is None:
+            self._is_being_cancelled = False
+            return
+        if cancellation_requested():
+            self._is_being_cancelled = True
+        try:
+            # Only a hook needs the shield; an empty scope per loop made cancelling
+            # 10 000 idle loops on Trio half as slow again.
+            await call_shielded(self._after_hook)
+        except Exception as exc:
+            if run.failure is None:
                 raise
-            except Exception as exc:
-                self._failed = True
-                run.failure = exc
-                await self._report_failure(exc)
-                raise
-            finally:
-                run.next_deadline = None
-                run.next_target = None
-                if self._after_loop is not None:
-                    # Only a hook needs the shield; an empty scope per loop made
-                    # cancelling 10 000 idle loops on Trio half as slow again.
-                    with anyio.CancelScope(shield=True):
-                        await self._call_hook(self._after_loop)
-                self._is_being_cancelled = False
-        if not started:
-            # Stopped or cancelled during before_loop: task_group.start() must
-            # still return rather than complain that the loop never started.
-            task_status.started()
+            # The body's error stays the one that ends the run.
+            logger.error(  # noqa: TRY400  (not the exception being handled)
+                "Exception in after_loop of loop %r, which had failed already",
+                self.name,
+                exc_info=exc,
+            )
+        finally:
+            self._is_being_cancelled = False
+
+    async def _after_hook(self) -> None:
+        await self._call_hook(self._after_loop)
 
     async def _iterate(self, run: _Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if run.stopping:
@@ -658,23 +826,26 @@ class Loop(Generic[_P, _R]):
             if self._current_loop == self.count or run.stopping:
                 return
             deadline = scheduled + self._interval
-            if self._time is None and deadline <= current_time():
+            if self._time is None and not run.replan and deadline <= current_time():
                 # Behind schedule (or a zero interval): run again at once, but let
                 # other tasks and cancellation in first.
                 await checkpoint()
                 if run.stopping:
                     return
-                scheduled = deadline
-            else:
-                waited = await self._wait_for_next(run, scheduled)
-                if waited is None:
-                    return
-                scheduled = waited
+                if not run.replan:
+                    scheduled = deadline
+                    continue
+            # On schedule, or change_interval() since the iteration began: plan anew.
+            waited = await self._wait_for_next(run, scheduled)
+            if waited is None:
+                return
+            scheduled = waited
 
     def _plan_next_time_of_day(self, run: _Run, times: tuple[datetime.time, ...]) -> None:
         """Record, for next_iteration, which time of day follows the one running now."""
-        assert run.last_target is not None
-        run.next_target = next_time_of_day(times, max(_wallclock.now(), run.last_target))
+        now = _wallclock.now()
+        after = now if run.last_target is None else max(now, run.last_target)
+        run.next_target = next_time_of_day(times, after)
 
     async def _wait_for_next(self, run: _Run, scheduled: float) -> float | None:
         """Wait for the next iteration; return its scheduled start, or None if stopped.
@@ -686,9 +857,15 @@ class Loop(Generic[_P, _R]):
         primitives = run.primitives
         assert primitives is not None
         while True:
+            replanned = run.replan
             run.replan = False
             if self._time is None:
                 deadline = scheduled + self._interval
+                if replanned:
+                    # After change_interval() the new interval counts from the last
+                    # iteration's start, with at most one run at once: not a burst of
+                    # every slot of the new grid since then.
+                    deadline = max(deadline, primitives.current_time())
                 run.next_deadline = deadline
                 run.next_target = None
                 await primitives.sleep_until(deadline, run)
@@ -705,8 +882,9 @@ class Loop(Generic[_P, _R]):
     ) -> None:
         now = _wallclock.now()
         # Missed times are skipped rather than replayed: after a suspend or a
-        # clock jump, a daily loop should run once, not once per missed day.
-        after = now if run.last_target is None else max(now, run.last_target)
+        # clock jump, a daily loop should run once, not once per missed day. A loop
+        # that starts exactly on one of its times runs at once, as in discord.py.
+        after = now - _ONE_MICROSECOND if run.last_target is None else max(now, run.last_target)
         target = next_time_of_day(times, after)
         run.next_target = target
         while not (run.replan or run.stopping):
