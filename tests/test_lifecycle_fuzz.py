@@ -33,6 +33,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
+from anyio.abc import TaskStatus
 
 import anytasks
 import anytasks._loop
@@ -51,8 +52,9 @@ NEW_INTERVAL = 4  # what change_interval(seconds=...) switches to
 HOLD = 4  # how long before_loop, the error hook and after_loop await when the case is there
 BODY_HOLD = 15  # how long the body awaits in the "body" and "catch_up" states: an overrun
 BACKOFF = 3  # the (fixed) backoff delay
-FIRST_TIME, SECOND_TIME = 40, 50  # the times of day change_interval(time=...) switches to
-COUNT = 2  # iterations per run
+# The times of day change_interval(time=...) switches to, after the scenario began.
+TIMES_OF_DAY = (40, 50, 60)
+COUNT = 3  # iterations per run
 UVLOOP_UNIT = 0.002
 # Each scenario is bounded, so that a hang fails in seconds rather than at pytest's timeout.
 # On virtual time the bound is virtual too: a hang jumps straight to it.
@@ -61,6 +63,7 @@ REAL_TIMEOUT = 5.0
 
 STATES = (
     "not_started",
+    "starting",  # start() has returned, but the loop's task has not run yet
     "before_loop",  # before_loop awaits
     "body",  # the first iteration's body awaits (and will overrun the interval)
     "catch_up",  # the overrun first iteration has returned: the loop is behind schedule
@@ -77,7 +80,7 @@ CONTROLS = (
     "cancel",
     "restart",  # restart("b")
     "interval",  # change_interval(seconds=NEW_INTERVAL)
-    "time_of_day",  # change_interval(time=[FIRST_TIME, SECOND_TIME])
+    "time_of_day",  # change_interval(time=TIMES_OF_DAY)
     "scope_cancel",  # the scope enclosing run() or the background() block is cancelled
     "task_cancel",  # the fallback asyncio.Task is cancelled with task.cancel()
 )
@@ -98,6 +101,10 @@ def meaningless(state: str, control: str, caller: str, mode: str) -> str | None:
         return "nothing of a loop runs before it is started"
     if state == "timer_tick" and caller == "inside":
         return "no code of the loop runs in the tick where its timer fires"
+    if state == "starting" and caller == "inside":
+        return "nothing of the loop has run yet (the caller is the task that started it)"
+    if state == "starting" and mode == "run":
+        return "run() marks the loop running in its own task: before that it is not_started"
     if state == "not_started" and control in ("start", "run"):
         return "starting a loop that is not running is what every case does"
     if control == "task_cancel" and mode != "fallback":
@@ -145,7 +152,8 @@ CASES = [
 ]
 
 CANCELS = ("cancel", "scope_cancel", "task_cancel")
-A0, A1, B0, B1 = "body a 0", "body a 1", "body b 0", "body b 1"
+A0, A1, A2 = "body a 0", "body a 1", "body a 2"
+RESTARTED = ["body b 0", "body b 1", "body b 2"]
 
 
 # -- what each case should do ------------------------------------------------------------
@@ -153,7 +161,11 @@ A0, A1, B0, B1 = "body a 0", "body a 1", "body b 0", "body b 1"
 
 def expected_bodies(state: str, control: str) -> list[str]:
     """The body calls of the scenario, in order ("body <arg> <current_loop>")."""
-    baseline = {"backoff": [A0, A0, A1], "error_hook": [A0]}.get(state, [A0, A1])
+    baseline = {"backoff": [A0, A0, A1, A2], "error_hook": [A0]}.get(state, [A0, A1, A2])
+    if state == "starting" and control in (*CANCELS, "stop", "restart"):
+        # Cancelled before its task got to run: not even before_loop; stopped: before_loop,
+        # then no iteration.
+        return RESTARTED if control == "restart" else []
     if state == "not_started":
         # The controls do nothing yet, except a cancelled enclosing scope, which ends the
         # loop before before_loop.
@@ -170,7 +182,7 @@ def expected_bodies(state: str, control: str) -> list[str]:
     else:
         ended = [A0]
     if control == "restart" and state != "error_hook":
-        return [*ended, B0, B1]
+        return [*ended, *RESTARTED]
     return ended
 
 
@@ -196,9 +208,12 @@ def expected_afters(state: str, control: str) -> list[str]:
 
 
 def expected_befores(state: str, control: str) -> int:
-    if state == "not_started" and control == "scope_cancel":
-        return 0  # cancelled before its task got to run: not even before_loop
-    return len(expected_afters(state, control))
+    runs = len(expected_afters(state, control))
+    if (state, control) == ("not_started", "scope_cancel") or (
+        state == "starting" and control in (*CANCELS, "restart")
+    ):
+        return runs - 1  # cancelled before its task got to run: not even before_loop
+    return runs
 
 
 def expected_outcomes(state: str, control: str, mode: str) -> set[str]:
@@ -225,6 +240,8 @@ def expected_control(control: str) -> str:
 
 NEXT_RUN = [
     "before",
+    "before-done",
+    "started",  # run mode only
     "body c 0",
     "after cancelled=False failed=False",
     "after-done",
@@ -293,6 +310,9 @@ class Scenario:
             if self.case.state == "before_loop" and not self.fired:
                 await self._fire()
                 await anyio.sleep(HOLD * self.unit)
+            # Every run's hooks await, so a start that returns too early would show.
+            await anyio.lowlevel.checkpoint()
+            self.record("before-done")
 
         @job.error
         async def on_error(exc: Exception) -> None:
@@ -308,6 +328,8 @@ class Scenario:
             if self.case.state == "after_loop" and not self.fired:
                 await self._fire()
                 await anyio.sleep(HOLD * self.unit)
+            # after_loop can always await: shielded, whatever ended the run.
+            await anyio.lowlevel.checkpoint()
             self.record("after-done")
 
         return job
@@ -397,7 +419,7 @@ class Scenario:
                 loop.change_interval(
                     time=[
                         (self.wall0 + datetime.timedelta(seconds=at * unit)).timetz()
-                        for at in (FIRST_TIME, SECOND_TIME)
+                        for at in TIMES_OF_DAY
                     ]
                 )
             elif control == "scope_cancel":
@@ -419,9 +441,15 @@ class Scenario:
     async def drive(self, arg: str, enclosing: anyio.CancelScope) -> str:
         """Start the loop in the case's mode; return how that start ended."""
         loop, mode = self.loop, self.case.mode
+        starting = self.case.state == "starting" and arg == "a"
         if mode == "fallback":
-            task = loop.start(arg)
+            try:
+                task = loop.start(arg)
+            except RuntimeError as exc:
+                return f"RuntimeError from start(): {exc}"
             assert task is not None
+            if starting:
+                await self.control()  # no checkpoint in between: the task has not run yet
             if loop.get_task() is not task:
                 self.problems.append("get_task() is not the task start() returned")
             await asyncio.wait([task])
@@ -432,15 +460,31 @@ class Scenario:
         with enclosing:
             try:
                 if mode == "run":
-                    await loop.run(arg)
+                    async with anyio.create_task_group() as tg:
+                        await tg.start(self._run, arg)
                 else:
                     async with anytasks.background():
                         loop.start(arg)
+                        if starting:
+                            await self.control()
                         await loop.join()
             except Exception as exc:
                 return describe(exc)
             return "returned"
         return "cancelled"
+
+    async def _run(self, arg: str, *, task_status: TaskStatus[None]) -> None:
+        """``loop.run`` for ``tg.start()``, recording when it reports the loop started."""
+        scenario = self
+
+        class Probe:
+            def started(self, value: None = None) -> None:
+                scenario.record("started")
+                task_status.started(value)
+
+        # task_status is taken by run() itself, outside the body's parameters.
+        run: Any = self.loop.run
+        await run(arg, task_status=Probe())
 
     def check_reset(self, when: str) -> None:
         loop = self.loop
@@ -476,7 +520,7 @@ class Scenario:
             if case.state == "not_started":
                 async with anyio.create_task_group() as controller:
                     controller.start_soon(self.control)
-            elif case.caller == "other":
+            elif case.caller == "other" and case.state != "starting":
                 tg.start_soon(self.controller)
             outcome = await self.drive("a", self.enclosing)
             tg.cancel_scope.cancel()  # a controller still waiting: its state never came
@@ -496,16 +540,14 @@ class Scenario:
         scenario = [event for _, event in self.events[: self.next_run_start]]
         next_run = [event for _, event in self.events[self.next_run_start :]]
 
+        def expect(what: str, actual: object, expected: object) -> None:
+            if actual != expected:
+                problems.append(f"{what}: {actual!r}, expected {expected!r}")
+
         bodies = [e for e in scenario if e.startswith("body")]
-        if bodies != expected_bodies(case.state, case.control):
-            problems.append(
-                f"bodies {bodies}, expected {expected_bodies(case.state, case.control)}"
-            )
+        expect("bodies", bodies, expected_bodies(case.state, case.control))
         afters = [e for e in scenario if e.startswith("after cancelled")]
-        if afters != expected_afters(case.state, case.control):
-            problems.append(
-                f"after_loop {afters}, expected {expected_afters(case.state, case.control)}"
-            )
+        expect("after_loop", afters, expected_afters(case.state, case.control))
         hooks = [e for e in scenario if e.startswith(("before", "after"))]
         unfinished = [
             i
@@ -514,59 +556,89 @@ class Scenario:
         ]
         if unfinished or hooks.count("after-done") != len(afters):
             problems.append(f"after_loop did not run to its end once per run: {hooks}")
-        befores = scenario.count("before")
-        if befores != expected_befores(case.state, case.control):
-            problems.append(
-                f"before_loop ran {befores} times, "
-                f"expected {expected_befores(case.state, case.control)}"
-            )
+        expect("before_loop runs", scenario.count("before"), expected_befores(*self._sc))
         errors = [e for e in scenario if e.startswith("error ")]
-        if errors != (["error ValueError"] if case.state == "error_hook" else []):
-            problems.append(f"error hook calls {errors}")
+        expect("error hook", errors, ["error ValueError"] if case.state == "error_hook" else [])
         outcome = scenario[-1].removeprefix("outcome ")
         if outcome not in expected_outcomes(case.state, case.control, case.mode):
             problems.append(
                 f"the start ended {outcome!r}, expected one of "
                 f"{sorted(expected_outcomes(case.state, case.control, case.mode))}"
             )
-        if self.failed_after_scenario != (case.state == "error_hook"):
-            problems.append(f"failed() is {self.failed_after_scenario} after the scenario")
+        expect("failed() after the scenario", self.failed_after_scenario, self._failing)
         controls = [e for e in scenario if e.startswith("control")]
-        if controls != [expected_control(case.control)]:
-            problems.append(f"controls {controls}, expected [{expected_control(case.control)!r}]")
-        if next_run != NEXT_RUN:
-            problems.append(f"the next start ran {next_run}, expected {NEXT_RUN}")
+        expect("controls", controls, [expected_control(case.control)])
+        if case.mode == "run":
+            self._check_started(scenario)
+        expected_next = [e for e in NEXT_RUN if case.mode == "run" or e != "started"]
+        expect("the next start", next_run, expected_next)
         if self.virtual:
             self._check_new_schedule()
+
+    @property
+    def _sc(self) -> tuple[str, str]:
+        return self.case.state, self.case.control
+
+    @property
+    def _failing(self) -> bool:
+        return self.case.state == "error_hook"
+
+    def _check_started(self, scenario: list[str]) -> None:
+        """``await tg.start(loop.run)`` returns once before_loop has finished.
+
+        That is, between the before_loop of the run that iterates and its first iteration;
+        a loop that ends before its first iteration reports its start as it ends.
+        """
+        started = [i for i, event in enumerate(scenario) if event == "started"]
+        bodies = [i for i, event in enumerate(scenario) if event.startswith("body")]
+        if not bodies:
+            if len(started) > 1:
+                self.problems.append(f"tg.start() was told {len(started)} times")
+            return
+        befores = [i for i, event in enumerate(scenario[: bodies[0]]) if event == "before"]
+        if (
+            len(started) != 1
+            or not befores
+            or not (befores[-1] < started[0] < bodies[0])
+            or "before-done" not in scenario[befores[-1] : started[0]]
+        ):
+            self.problems.append(
+                "tg.start(loop.run) did not return between the end of before_loop and the "
+                f"first iteration: {scenario}"
+            )
 
     def _check_new_schedule(self) -> None:
         """change_interval() took effect at the documented time (exact on virtual time)."""
         case = self.case
-        if case.control not in ("interval", "time_of_day"):
-            return
-        if A1 not in expected_bodies(case.state, case.control) or case.state == "after_loop":
-            return
+        if case.control not in ("interval", "time_of_day") or case.state in (
+            "error_hook",
+            "after_loop",
+        ):
+            return  # the run had no iteration left: the next run gets the new schedule
         times = {event: t / self.unit for t, event in reversed(self.events)}
-        first, second = times.get(A0), times.get(A1)
+        actual = tuple(times.get(body) for body in (A0, A1, A2))
+        first = actual[0]
         control_time = times.get(expected_control(case.control))
-        if control_time is None:
-            return  # the control was not called: already a problem
+        if first is None or control_time is None:
+            return  # no body, or no control: already a problem
+        expected: tuple[float, ...]
         if case.control == "interval":
-            # The last iteration's due time plus the new interval, or at once if that has
-            # passed (by the end of that iteration, or by the time of the control).
-            assert first is not None
+            # This iteration's due time plus the new interval, or at once if that has passed
+            # (by the end of this iteration, or when the control came); then every new
+            # interval, counted from the last start: at most one immediate run.
             first_ended = first
             if case.state in ("body", "catch_up"):
                 first_ended = first + BODY_HOLD
             elif case.state == "backoff":
                 first_ended = first + BACKOFF
-            expected = (first, max(first + NEW_INTERVAL, first_ended, control_time))
-        elif case.state in ("not_started", "before_loop"):
-            expected = (FIRST_TIME, SECOND_TIME)  # used from the first wait on
+            second = max(first + NEW_INTERVAL, first_ended, control_time)
+            expected = (first, second, second + NEW_INTERVAL)
+        elif case.state in ("not_started", "starting", "before_loop"):
+            expected = TIMES_OF_DAY  # used from the first wait on
         else:
-            expected = (first, FIRST_TIME)
-        if (first, second) != expected:
-            self.problems.append(f"iterations at {(first, second)}, expected at {expected}")
+            expected = (first, *TIMES_OF_DAY[:2])
+        if actual != expected:
+            self.problems.append(f"iterations at {actual}, expected at {expected}")
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
