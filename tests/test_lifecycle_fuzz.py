@@ -28,7 +28,7 @@ import datetime
 import itertools
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.lowlevel
@@ -84,6 +84,11 @@ CONTROLS = (
     "scope_cancel",  # the scope enclosing run() or the background() block is cancelled
     "task_cancel",  # the fallback asyncio.Task is cancelled with task.cancel()
 )
+# "inside" is the hook or body that is running in the state: before_loop, the error hook and
+# after_loop call the control and then await; the body calls it and then awaits ("body"), or
+# calls it as its last statement ("waiting": it takes effect in the wait; "catch_up": after an
+# overrun, in the catch-up checkpoint); in "backoff" the failing attempt calls it just before
+# raising the handled error.
 CALLERS = (
     "inside",  # the loop's own hook or body calls the control
     "other",  # another task calls it, while the loop is in the state
@@ -175,7 +180,7 @@ def expected_bodies(state: str, control: str) -> list[str]:
     if state in ("error_hook", "after_loop"):
         ended = baseline  # no iteration was left to cut
     elif state == "before_loop":
-        ended = []  # stop(): before_loop runs to its end, then no iteration
+        ended = []  # stop(): before_loop runs to its end, then no iteration; cancel(): cut
     elif state == "backoff":
         # stop(): the retries belong to the iteration and go on until it succeeds.
         ended = [A0, A0] if control == "stop" else [A0]
@@ -268,10 +273,11 @@ class FixedBackoff:
 
 def describe(exc: BaseException) -> str:
     if isinstance(exc, BaseExceptionGroup):
-        leaves = [describe(inner) for inner in exc.exceptions]
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        leaves = [describe(inner) for inner in group.exceptions]
         if set(leaves) == {"ValueError"}:
             return "ValueError"  # run() may raise the error in a group: it was not lost
-        return f"{type(exc).__name__}{leaves}"
+        return f"{type(group).__name__}{leaves}"
     return type(exc).__name__
 
 
@@ -455,8 +461,8 @@ class Scenario:
             await asyncio.wait([task])
             if task.cancelled():
                 return "cancelled"
-            exc = task.exception()
-            return "returned" if exc is None else describe(exc)
+            error = task.exception()
+            return "returned" if error is None else describe(error)
         with enclosing:
             try:
                 if mode == "run":
@@ -516,6 +522,7 @@ class Scenario:
 
     async def _play(self) -> None:
         case = self.case
+        outcome = "not started"
         async with anyio.create_task_group() as tg:
             if case.state == "not_started":
                 async with anyio.create_task_group() as controller:
