@@ -13,11 +13,13 @@ import sys
 from pathlib import Path
 
 # Document the source tree, even when an older anytasks is installed.
-DOCS = Path(__file__).resolve().parent
-sys.path.insert(0, str(DOCS.parent / "src"))
-sys.path.insert(0, str(DOCS / "_ext"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+# The extension that joins the English and Korean sites.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
 
 import anytasks
+
+DOCS = Path(__file__).resolve().parent
 
 project = "anytasks"
 author = "anytasks developers"

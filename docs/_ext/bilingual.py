@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 GENERATED_PAGES = {"genindex", "search", "py-modindex"}
 
 
-# -- the switcher --------------------------------------------------------------------------------
+# -- the switcher ---------------------------------------------------------------------------------
 
 
 def twin_source(app: Sphinx, docname: str) -> Path:
@@ -68,7 +68,7 @@ def add_twin_link(
     }
 
 
-# -- links from Korean pages to English-only pages ---------------------------------------------
+# -- links from Korean pages to English-only pages ------------------------------------------------
 
 
 def english_page_role(
@@ -90,7 +90,10 @@ def english_page_role(
         logger.warning("{en}: the English site has no page %r", page, location=location)
     elif Path(app.srcdir, page + ".md").is_file():
         logger.warning(
-            "{en}: %r has a Korean page now: link to it with {doc}`%s`", page, page, location=location
+            "{en}: %r has a Korean page now: link to it with {doc}`%s`",
+            page,
+            page,
+            location=location,
         )
     to_root = "../" * env.docname.count("/")
     uri = f"{to_root}{app.config.bilingual_twin['url']}{page}.html"
@@ -101,27 +104,26 @@ def english_page_role(
     return [node], []
 
 
-# -- Korean search ---------------------------------------------------------------------------------
+# -- Korean search --------------------------------------------------------------------------------
 
 HANGUL = "\uac00-\ud7a3"
 # A run of Hangul syllables, or a run of other word characters: "anytasks의" is two tokens.
 TOKEN = re.compile(rf"[{HANGUL}]+|[^\W{HANGUL}]+")
 # Particles (조사) that follow a noun, longest first. Korean attaches them to the word, so the
 # text has "루프가", "루프를" and "루프의" where a reader searches for "루프".
-PARTICLES = (
-    "에서는 에서도 에게서 으로는 으로도 에서 에게 에는 에도 으로 까지 부터 처럼 보다 마다 "
-    "이나 와는 과는 은 는 이 가 을 를 의 에 로 와 과 도 만"
-).split()
-PARTICLE = re.compile(rf"(?<=[{HANGUL}]{{2}})(?:{'|'.join(PARTICLES)})$")
-
+PARTICLE = re.compile(
+    rf"(?<=[{HANGUL}]{{2}})"  # what is left is still a word of two syllables or more
+    "(?:에서는|에서도|에게서|으로는|으로도|에서|에게|에는|에도|으로|까지|부터|처럼|보다|마다|이나"
+    "|와는|과는|은|는|이|가|을|를|의|에|로|와|과|도|만)$"
+)
 
 
 def is_hangul(word: str) -> bool:
     return bool(word) and "\uac00" <= word[0] <= "\ud7a3"
 
 
-# The same rules for the query, in the browser. This code is inserted into language_data.js
-# without escaping, like the English stemmer it wraps.
+# The same rules for the query, in the browser: Sphinx puts the stemmer and the splitter into
+# language_data.js as they are, where searchtools.js calls `new Stemmer()` and `splitQuery()`.
 JS_STEMMER = f"""
 window.Stemmer = function () {{
   const english = new EnglishStemmer();
@@ -132,7 +134,6 @@ window.Stemmer = function () {{
   }};
 }};
 """
-# The splitter is inserted with HTML escaping: no quotes, "<", ">" or "&" in it.
 JS_SPLITTER = f"""
 function splitQuery(query) {{
   return query
@@ -148,9 +149,13 @@ class SearchKorean(SearchEnglish):
 
     The index holds every Hangul word, its prefixes of two syllables or more, and the word without
     its particle, so "루프" finds "루프의" and "로그" finds "로그를". The query is split and
-    stripped of particles the same way in the browser. Prefixes stand in for a morphological
-    analyser: the choices on PyPI (python-mecab-ko, kiwipiepy) need native code and a dictionary,
-    and Sphinx ships no Korean splitter.
+    stripped of particles the same way in the browser.
+
+    Sphinx ships no Korean search language (``language = "ko"`` alone falls back to the English
+    one, whose words are whole space-separated chunks such as "루프의"). A morphological analyser
+    from PyPI (kiwipiepy with its model package, python-mecab-ko, KoNLPy on Java) would be a
+    native dependency of the docs build, and would split only the pages: the query typed in the
+    browser must be split by the same rules in JavaScript, which these few rules allow.
     """
 
     lang = "ko"
