@@ -38,6 +38,8 @@ from sphinx.util.nodes import split_explicit_title
 
 logger = logging.getLogger(__name__)
 
+# Warnings of this extension can be told apart (and, in suppress_warnings, silenced).
+WARNING_TYPE = {"type": "bilingual", "subtype": "en"}
 # Pages that every HTML build writes without a source file.
 GENERATED_PAGES = {"genindex", "search", "py-modindex"}
 
@@ -87,13 +89,16 @@ def english_page_role(
     page, _, anchor = target.partition("#")
     location = (env.docname, lineno)
     if not twin_source(app, page).is_file():
-        logger.warning("{en}: the English site has no page %r", page, location=location)
+        logger.warning(
+            "{en}: the English site has no page %r", page, location=location, **WARNING_TYPE
+        )
     elif Path(app.srcdir, page + ".md").is_file():
         logger.warning(
             "{en}: %r has a Korean page now: link to it with {doc}`%s`",
             page,
             page,
             location=location,
+            **WARNING_TYPE,
         )
     to_root = "../" * env.docname.count("/")
     uri = f"{to_root}{app.config.bilingual_twin['url']}{page}.html"

@@ -16,7 +16,7 @@ _english = runpy.run_path(str(Path(__file__).resolve().parent.parent / "conf.py"
 globals().update({k: v for k, v in _english.items() if not k.startswith("__")})
 
 language = "ko"
-exclude_patterns: list[str] = []
+exclude_patterns = ["_build"]
 html_search_language = "ko"
 
 bilingual_twin = {
