@@ -20,6 +20,28 @@ import matplotlib.pyplot as plt
 
 BACKENDS = ("asyncio", "uvloop", "trio")
 
+# One colour and one label per implementation, the same in every plot, so that a reader who
+# has found "anytasks" in one panel finds it in the next by colour alone. anytasks is blue in
+# both of its forms; the hand-written references are greys and green.
+STYLE: dict[str, tuple[str, str]] = {
+    "anytasks": ("#1f77b4", "anytasks (task group)"),
+    "anytasks_task": ("#9ecae9", "anytasks (Loop.start())"),
+    "discord": ("#ff7f0e", "discord.ext.tasks"),
+    "trio_util": ("#9467bd", "trio-util periodic"),
+    "deadline": ("#2ca02c", "hand-written deadline loop"),
+    "naive": ("#7f7f7f", "hand-written sleep loop"),
+    "bare_anyio": ("#8c564b", "bare AnyIO task (floor)"),
+    "bare": ("#c7c7c7", "bare task (floor)"),
+}
+# Sized for a documentation page: about 1100 px wide, shown at 700-800 px, so the text
+# stays about as large as the page's own.
+WIDTH_IN = 7.5
+DPI = 150
+
+
+def _style(impl: str) -> tuple[str, str]:
+    return STYLE.get(impl, ("#17becf", impl))
+
 
 def _entries(summary: dict[str, Any], workload: str) -> list[tuple[str, str, dict[str, Any]]]:
     rows = []
@@ -43,7 +65,7 @@ def _grouped_bars(
     if not rows:
         return None
     impls = [impl for impl in impl_order if any(i == impl for i, _, _ in rows)]
-    fig, ax = plt.subplots(figsize=(10.5, 4.5))
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.6))
     width = 0.8 / max(len(impls), 1)
     for n, impl in enumerate(impls):
         xs, heights, lows, highs = [], [], [], []
@@ -56,14 +78,23 @@ def _grouped_bars(
             heights.append(entry["median"])
             lows.append(entry["median"] - entry["min"])
             highs.append(entry["max"] - entry["median"])
-        ax.bar(xs, heights, width, yerr=[lows, highs], capsize=2, label=impl)
+        colour, label = _style(impl)
+        ax.bar(xs, heights, width, yerr=[lows, highs], capsize=2, color=colour, label=label)
     ax.set_xticks(range(len(BACKENDS)), BACKENDS)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(title, fontsize="medium")
+    # Below the axes, not beside them: the plot keeps the page's whole width.
+    ax.legend(
+        fontsize="small",
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.1),
+        ncol=min(len(impls), 3),
+        frameon=False,
+    )
     ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
@@ -76,22 +107,49 @@ def _lateness(records: list[dict[str, Any]], path: Path) -> Path | None:
         chosen.setdefault((record["impl"], record["backend"]), record)
     if not chosen:
         return None
-    fig, axes = plt.subplots(1, len(BACKENDS), figsize=(13, 4.2), sharey=True)
+    impls = [impl for impl in STYLE if any(i == impl for i, _ in chosen)]
+    impls += sorted({i for i, _ in chosen} - set(impls))
+    # One panel per backend, stacked, on one lateness axis: three panels side by side
+    # would each be a third of the page wide.
+    fig, axes = plt.subplots(len(BACKENDS), 1, figsize=(WIDTH_IN, 8.4), sharex=True, sharey=True)
     for ax, backend in zip(axes, BACKENDS, strict=True):
-        for (impl, b), record in sorted(chosen.items()):
-            if b != backend:
+        for impl in impls:
+            record = chosen.get((impl, backend))
+            if record is None:
                 continue
             points = record["late_percentiles_ms"]
-            ax.plot([value for _, value in points], [q for q, _ in points], label=impl)
+            colour, label = _style(impl)
+            ax.plot(
+                [value for _, value in points],
+                [q for q, _ in points],
+                color=colour,
+                linewidth=2,
+                label=label,
+            )
         ax.set_xscale("symlog", linthresh=0.1)
-        ax.set_xlabel("lateness, ms (symlog)")
-        ax.set_title(backend)
+        ax.set_title(backend, fontsize="medium", loc="left")
+        ax.set_ylabel("% of iterations")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    axes[0].set_ylabel("percentile of iterations")
-    fig.suptitle("W3: how late each iteration ran (first run of each configuration)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    axes[-1].set_xlabel("lateness, ms (symlog scale; negative = early)")
+    # One legend for all panels: the colours are the same in each.
+    handles = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    fig.legend(
+        list(handles.values()),
+        list(handles),
+        loc="lower center",
+        ncol=3,
+        fontsize="small",
+        frameon=False,
+    )
+    fig.suptitle(
+        "W3: how late each iteration ran, 200 loops at 50 ms (first run of each)",
+        fontsize="medium",
+    )
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
@@ -106,7 +164,7 @@ def make_plots(json_path: Path, out: Path) -> list[Path]:
             "W1",
             "us_per_iter",
             "microseconds per iteration",
-            "W1: cost of one iteration (interval 0, empty body), median and min-max",
+            "W1: cost of one iteration (interval 0, empty body); median, min-max",
             out / "w1_cost_per_iteration.png",
             ("anytasks", "discord", "naive", "trio_util"),
         ),
@@ -115,7 +173,7 @@ def make_plots(json_path: Path, out: Path) -> list[Path]:
             "W2",
             "rss_per_loop_kib",
             "peak RSS increase per loop, KiB",
-            "W2: memory per idle loop (10 000 loops at 1 s), median and min-max",
+            "W2: memory per idle loop (10 000 loops at 1 s); median, min-max",
             out / "w2_memory_per_loop.png",
             ("anytasks", "anytasks_task", "discord", "naive", "trio_util", "bare_anyio", "bare"),
         ),

@@ -22,18 +22,13 @@ import pytest
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 KO = DOCS / "ko"
 
-# English pages whose Korean twin is being written elsewhere; the Korean pages link to them with
-# the {en} role meanwhile. Remove a page from here when its twin lands.
-PENDING = {"performance.md", "testing.md"}
-
-
 def pages(directory: Path) -> set[str]:
     return {path.name for path in directory.glob("*.md")}
 
 
 def test_every_page_has_a_twin() -> None:
     assert pages(KO) - pages(DOCS) == set(), "Korean pages without an English page"
-    assert pages(DOCS) - pages(KO) == PENDING, "English pages without a Korean twin"
+    assert pages(DOCS) - pages(KO) == set(), "English pages without a Korean twin"
 
 
 def headings(path: Path) -> list[int]:
@@ -69,8 +64,7 @@ def toctree_entries(path: Path) -> set[str]:
 def test_both_sites_list_the_same_pages() -> None:
     english = toctree_entries(DOCS / "index.md")
     assert not any(entry.startswith("ko/") for entry in english)
-    pending = {name.removesuffix(".md") for name in PENDING}
-    assert toctree_entries(KO / "index.md") == english - pending
+    assert toctree_entries(KO / "index.md") == english
 
 
 def test_the_korean_site_is_the_english_one_in_korean() -> None:
@@ -152,12 +146,9 @@ def test_every_page_links_to_its_twin() -> None:
         twin = (page.parent / switcher[1]).resolve()
         assert twin.is_file(), f"{page}: {switcher[1]} does not exist"
         relative = page.relative_to(SITE).as_posix()
-        if relative.replace(".html", ".md") in PENDING:
-            assert twin == (SITE / "ko" / "index.html").resolve()
-        else:
-            assert twin.relative_to(SITE.resolve()).as_posix() == (
-                relative.removeprefix("ko/") if relative.startswith("ko/") else f"ko/{relative}"
-            )
+        assert twin.relative_to(SITE.resolve()).as_posix() == (
+            relative.removeprefix("ko/") if relative.startswith("ko/") else f"ko/{relative}"
+        )
 
 
 def search(site: Path, query: str) -> set[str]:
