@@ -63,8 +63,8 @@ if TYPE_CHECKING:
 
 __all__ = ["VirtualEventLoop", "run", "virtual_clock", "virtual_time", "wall_now"]
 
-T = TypeVar("T")
-PosArgsT = TypeVarTuple("PosArgsT")
+_T = TypeVar("_T")
+_PosArgsT = TypeVarTuple("_PosArgsT")
 
 
 def _check_start(start: datetime | None) -> datetime:
@@ -258,11 +258,11 @@ def virtual_time(
 
 
 def run(
-    func: Callable[[Unpack[PosArgsT]], Awaitable[T]],
-    *args: Unpack[PosArgsT],
+    func: Callable[[Unpack[_PosArgsT]], Awaitable[_T]],
+    *args: Unpack[_PosArgsT],
     backend: str = "asyncio",
     start: datetime | None = None,
-) -> T:
+) -> _T:
     """Run ``func(*args)`` with :func:`anyio.run` on virtual time and return its result.
 
     :param backend: ``"asyncio"`` or ``"trio"``, as for :func:`virtual_time`.
