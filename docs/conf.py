@@ -19,6 +19,7 @@ from pathlib import Path
 from docutils import nodes
 from sphinx import addnodes
 from sphinx.application import Sphinx
+from sphinx.pycode import ModuleAnalyzer
 from sphinx.util.typing import stringify_annotation
 
 # Document the source tree, even when an older anytasks is installed.
@@ -178,6 +179,24 @@ def _one_signature_per_parameter_list(app: Sphinx, doctree: nodes.document) -> N
             seen.add(key)
 
 
+def _attribute_docstring(
+    app: Sphinx, what: str, name: str, obj: object, options: object, lines: list[str]
+) -> None:
+    # An attribute's docstring is read from the source of its class's module, which
+    # autodoc finds through __module__; the exported classes say "anytasks" there (so
+    # that reprs and tracebacks do), not the private module that defines them.
+    if what != "attribute" or lines:
+        return
+    class_path, _, attribute = name.rpartition(".")
+    module_name, _, class_name = class_path.rpartition(".")
+    cls = getattr(importlib.import_module(module_name), class_name, None)
+    defining_module = getattr(getattr(cls, "__init__", None), "__module__", None)
+    if defining_module is None or defining_module == module_name:
+        return
+    docs = ModuleAnalyzer.for_module(defining_module).find_attr_docs()
+    lines.extend(docs.get((class_name, attribute), []))
+
+
 # -- Output blocks ---------------------------------------------------------------------
 # A ```text output block (the convention of tests/test_docs.py) shows what the example
 # above it prints. MyST drops the words after the language, so the block gets its
@@ -204,5 +223,6 @@ def _mark_output_blocks(app: Sphinx, doctree: nodes.document) -> None:
 def setup(app: Sphinx) -> None:
     _bind_type_checking_imports()
     app.connect("autodoc-process-signature", _fix_signature)
+    app.connect("autodoc-process-docstring", _attribute_docstring)
     app.connect("doctree-read", _one_signature_per_parameter_list)
     app.connect("doctree-read", _mark_output_blocks)
