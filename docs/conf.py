@@ -171,7 +171,9 @@ def _one_signature_per_parameter_list(app: Sphinx, doctree: nodes.document) -> N
     # let the docstring explain the rest once.
     for desc in doctree.findall(addnodes.desc):
         seen: set[str] = set()
-        for signature in list(desc.findall(addnodes.desc_signature)):
+        # Only the desc's own signatures: a class's desc also holds its members' descs.
+        own = [child for child in desc.children if isinstance(child, addnodes.desc_signature)]
+        for signature in own:
             parameters = [n.astext() for n in signature.findall(addnodes.desc_parameterlist)]
             key = "|".join(parameters)
             if parameters and key in seen:

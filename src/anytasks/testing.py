@@ -9,9 +9,10 @@ read follows the same virtual time, starting from an aware datetime you choose, 
 runs at 09:00 can be tested from 06:00 without waiting three hours.
 
 Real I/O, threads and subprocesses keep working: the loop polls for them before every jump and
-blocks for real when nothing is scheduled. As with ``MockClock``, time also jumps while a thread
-or an external process is still busy, if some task waits on a timer meanwhile: a
-``fail_after(5)`` around ``to_thread.run_sync(...)`` can expire before the thread finishes.
+blocks for real when nothing is scheduled. As with :class:`~trio.testing.MockClock`, time also
+jumps while a thread or an external process is still busy, if some task waits on a timer
+meanwhile: a ``fail_after(5)`` around ``to_thread.run_sync(...)`` can expire before the thread
+finishes.
 
 asyncio+uvloop cannot run on virtual time, because uvloop's timers live in libuv; test on plain
 asyncio and on Trio instead.
