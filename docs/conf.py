@@ -16,11 +16,11 @@ import sys
 import typing
 from pathlib import Path
 
-from docutils import nodes
-from sphinx import addnodes
-from sphinx.application import Sphinx
-from sphinx.pycode import ModuleAnalyzer
-from sphinx.util.typing import stringify_annotation
+if typing.TYPE_CHECKING:
+    # Sphinx itself is imported by the handlers: tests/test_docs.py reads this file in
+    # an environment without it.
+    from docutils import nodes
+    from sphinx.application import Sphinx
 
 # Document the source tree, even when an older anytasks is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
@@ -109,6 +109,8 @@ def _bind_type_checking_imports() -> None:
 
 
 def _type_parameters(obj: object, owner_parameters: tuple[object, ...]) -> str:
+    from sphinx.util.typing import stringify_annotation
+
     try:
         hints = typing.get_type_hints(obj)
     except Exception:
@@ -165,6 +167,8 @@ def _fix_signature(
 
 
 def _one_signature_per_parameter_list(app: Sphinx, doctree: nodes.document) -> None:
+    from sphinx import addnodes
+
     # Overloads that differ only in the type of ``self`` (ExponentialBackoff.delay():
     # float, int, or int | float, by how the backoff was made) would show as the same
     # call with three return types, since autodoc hides ``self``. Keep the first, and
@@ -187,6 +191,8 @@ def _attribute_docstring(
     # An attribute's docstring is read from the source of its class's module, which
     # autodoc finds through __module__; the exported classes say "anytasks" there (so
     # that reprs and tracebacks do), not the private module that defines them.
+    from sphinx.pycode import ModuleAnalyzer
+
     if what != "attribute" or lines:
         return
     class_path, _, attribute = name.rpartition(".")
@@ -213,6 +219,8 @@ def _source_lines(path: str) -> list[str]:
 
 
 def _mark_output_blocks(app: Sphinx, doctree: nodes.document) -> None:
+    from docutils import nodes
+
     for node in doctree.findall(nodes.literal_block):
         source, line = node.source, node.line
         if node.get("language") != "text" or not source or not Path(source).is_file() or not line:
