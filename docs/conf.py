@@ -47,8 +47,8 @@ exclude_patterns = ["_build"]
 
 # Every cross-reference must resolve, so that a renamed method breaks the build
 # instead of leaving a dead link: anytasks names here, the standard library, AnyIO
-# and Trio through intersphinx (below). Only type variables are left as plain text:
-# the private ones in signatures (_P, _R, _HookT, and _P.args/_P.kwargs).
+# and Trio through intersphinx (below). Only private names stay plain text: the type
+# variables in signatures (_P, _R, _HookT, _P.args, anytasks._loop._R, ...).
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:(class|obj)", r"(anytasks\.(\w+\.)*)?_\w+(\.args|\.kwargs)?"),
@@ -166,13 +166,13 @@ def _fix_signature(
     return signature, return_annotation
 
 
+# Overloads that differ only in the type of ``self`` (ExponentialBackoff.delay():
+# float, int, or int | float, by how the backoff was made) would show as the same
+# call with three return types, since autodoc hides ``self``. Keep the first, and
+# let the docstring explain the rest once.
 def _one_signature_per_parameter_list(app: Sphinx, doctree: nodes.document) -> None:
     from sphinx import addnodes
 
-    # Overloads that differ only in the type of ``self`` (ExponentialBackoff.delay():
-    # float, int, or int | float, by how the backoff was made) would show as the same
-    # call with three return types, since autodoc hides ``self``. Keep the first, and
-    # let the docstring explain the rest once.
     for desc in doctree.findall(addnodes.desc):
         seen: set[str] = set()
         # Only the desc's own signatures: a class's desc also holds its members' descs.
@@ -185,12 +185,12 @@ def _one_signature_per_parameter_list(app: Sphinx, doctree: nodes.document) -> N
             seen.add(key)
 
 
+# An attribute's docstring is read from the source of its class's module, which
+# autodoc finds through __module__; the exported classes say "anytasks" there (so
+# that reprs and tracebacks do), not the private module that defines them.
 def _attribute_docstring(
     app: Sphinx, what: str, name: str, obj: object, options: object, lines: list[str]
 ) -> None:
-    # An attribute's docstring is read from the source of its class's module, which
-    # autodoc finds through __module__; the exported classes say "anytasks" there (so
-    # that reprs and tracebacks do), not the private module that defines them.
     from sphinx.pycode import ModuleAnalyzer
 
     if what != "attribute" or lines:
