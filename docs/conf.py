@@ -131,13 +131,27 @@ def _type_parameters(obj: object, owner_parameters: tuple[object, ...]) -> str:
     )
 
 
+@functools.cache
+def _param_spec_names() -> frozenset[str]:
+    return frozenset(
+        name
+        for info in pkgutil.iter_modules(anytasks.__path__, "anytasks.")
+        for name, value in vars(importlib.import_module(info.name)).items()
+        if isinstance(value, typing.ParamSpec)
+    )
+
+
 def _as_written(text: str) -> str:
     text = re.sub(
         r"(\*\*?)(\w+): ~typing\.~(\w+)",
         lambda m: f"{m[1]}{m[2]}: {m[3]}.{'kwargs' if m[1] == '**' else 'args'}",
         text,
     )
-    text = re.sub(r"Callable\[\[(~?_\w+)\], ", r"Callable[\1, ", text)
+    text = re.sub(
+        r"Callable\[\[~?(\w+)\], ",
+        lambda m: f"Callable[{m[1]}, " if m[1] in _param_spec_names() else m[0],
+        text,
+    )
     text = text.replace("Callable[[...], ", "Callable[..., ")
     # asyncio.Task is implemented in (and so reports the module) _asyncio.
     return text.replace("~_asyncio.", "~asyncio.")
