@@ -31,7 +31,7 @@ class FakeBot:
 
     def __init__(self) -> None:
         self._ready = anyio.Event()
-        self.refusals = 1
+        self.refusals: int = 1
 
     async def wait_until_ready(self) -> None:
         await self._ready.wait()
@@ -55,7 +55,7 @@ class PrinterCog:
     """Recipe 1 (simple background task) and 4 (wait until the bot is ready)."""
 
     def __init__(self, bot: FakeBot) -> None:
-        self.index = 0
+        self.index: int = 0
         self.bot = bot
         self.printer.start()
 
@@ -95,7 +95,7 @@ class BulkCog:
 
     def __init__(self) -> None:
         self._batch: list[int] = []
-        self.lock = anyio.Lock()
+        self.lock: anyio.Lock = anyio.Lock()
         self.bulker.start()
 
     def cog_unload(self) -> None:

@@ -113,6 +113,15 @@ class ExponentialBackoff(Generic[_IntegralT]):
         The first call after construction (or after a quiet spell longer than
         ``base * 2**11`` seconds) draws from ``[0, 2 * base]``, the next from
         ``[0, 4 * base]``, and so on up to ``[0, 1024 * base]``.
+
+        The delay is a ``float``, or an ``int`` for a backoff made with
+        ``integral=True``. Type checkers know which: the constructor's overloads
+        record ``integral`` in the type parameter, so ``ExponentialBackoff()`` is an
+        ``ExponentialBackoff[Literal[False]]`` whose ``delay()`` returns ``float``,
+        ``ExponentialBackoff(integral=True)`` an ``ExponentialBackoff[Literal[True]]``
+        whose ``delay()`` returns ``int``, and a backoff made with a ``bool`` known only
+        at run time an ``ExponentialBackoff[bool]`` whose ``delay()`` returns
+        ``int | float``.
         """
         now = self._clock()
         if now - self._last_call > self._reset_after:

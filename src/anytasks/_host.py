@@ -66,8 +66,10 @@ class BackgroundHost:
 def background() -> BackgroundHost:
     """Open a host in which :meth:`Loop.start` runs loops in the background.
 
-    Inside ``async with background():``, and in every task started from inside
-    it, ``loop.start(...)`` schedules the loop in the host and returns at once.
+    The host is an AnyIO task group (:class:`anyio.abc.TaskGroup`, a
+    :class:`trio.Nursery` on Trio). Inside ``async with background():``, and in
+    every task started from inside it, ``loop.start(...)`` schedules the loop in
+    the host and returns at once.
     Such a loop is a daemon: an unhandled error is reported through its
     :meth:`~Loop.error` hook (by default logged on the ``anytasks`` logger),
     :meth:`~Loop.failed` becomes ``True``, and the other loops and the body of

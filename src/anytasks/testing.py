@@ -9,9 +9,10 @@ read follows the same virtual time, starting from an aware datetime you choose, 
 runs at 09:00 can be tested from 06:00 without waiting three hours.
 
 Real I/O, threads and subprocesses keep working: the loop polls for them before every jump and
-blocks for real when nothing is scheduled. As with ``MockClock``, time also jumps while a thread
-or an external process is still busy, if some task waits on a timer meanwhile: a
-``fail_after(5)`` around ``to_thread.run_sync(...)`` can expire before the thread finishes.
+blocks for real when nothing is scheduled. As with :class:`~trio.testing.MockClock`, time also
+jumps while a thread or an external process is still busy, if some task waits on a timer
+meanwhile: a ``fail_after(5)`` around ``to_thread.run_sync(...)`` can expire before the thread
+finishes.
 
 asyncio+uvloop cannot run on virtual time, because uvloop's timers live in libuv; test on plain
 asyncio and on Trio instead.
@@ -63,8 +64,8 @@ if TYPE_CHECKING:
 
 __all__ = ["VirtualEventLoop", "run", "virtual_clock", "virtual_time", "wall_now"]
 
-T = TypeVar("T")
-PosArgsT = TypeVarTuple("PosArgsT")
+_T = TypeVar("_T")
+_PosArgsT = TypeVarTuple("_PosArgsT")
 
 
 def _check_start(start: datetime | None) -> datetime:
@@ -258,11 +259,11 @@ def virtual_time(
 
 
 def run(
-    func: Callable[[Unpack[PosArgsT]], Awaitable[T]],
-    *args: Unpack[PosArgsT],
+    func: Callable[[Unpack[_PosArgsT]], Awaitable[_T]],
+    *args: Unpack[_PosArgsT],
     backend: str = "asyncio",
     start: datetime | None = None,
-) -> T:
+) -> _T:
     """Run ``func(*args)`` with :func:`anyio.run` on virtual time and return its result.
 
     :param backend: ``"asyncio"`` or ``"trio"``, as for :func:`virtual_time`.

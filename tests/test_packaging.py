@@ -1,0 +1,64 @@
+"""What a release needs from the repository: one version, a changelog entry, the inventories.
+
+Building and installing the distributions is .ci/run's release check; these are the cheap
+consistency checks that can run with the suite.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+import anytasks
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_version_has_one_source() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "version" not in project["project"]
+    assert "version" in project["project"]["dynamic"]
+    assert project["tool"]["hatch"]["version"]["path"] == "src/anytasks/__init__.py"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", anytasks.__version__)
+
+
+def test_development_requirements_are_not_published() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert set(project["project"]["optional-dependencies"]) == {"trio", "uvloop"}
+    assert {"test", "docs", "bench", "dev"} <= set(project["dependency-groups"])
+    assert set(project["project"]["urls"]) == {"Documentation", "Source", "Changelog", "Issues"}
+
+
+def test_the_changelog_has_unreleased_on_top_and_a_dated_section_for_this_version() -> None:
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    sections = re.findall(r"^## \[([^\]]+)\](.*)$", changelog, re.M)
+    assert sections[0] == ("Unreleased", "")
+    released = dict(sections[1:])
+    assert re.fullmatch(r" - \d{4}-\d{2}-\d{2}", released[anytasks.__version__])
+    for name, _ in sections:
+        assert re.search(rf"^\[{re.escape(name)}\]: https://", changelog, re.M), name
+
+
+@pytest.mark.parametrize(
+    ("inventory", "names"),
+    [
+        ("python", ["asyncio.Task", "asyncio.TaskGroup", "random.Random", "typing.Any"]),
+        ("anyio", ["anyio.abc.TaskGroup", "anyio.CancelScope", "anyio.run"]),
+        ("trio", ["trio.testing.MockClock", "trio.open_nursery", "trio.run"]),
+    ],
+)
+def test_the_docs_link_offline_through_shipped_inventories(
+    inventory: str, names: list[str]
+) -> None:
+    if sys.version_info < (3, 11):
+        pytest.skip("the docs build needs Sphinx 9, on Python 3.11+")
+    inventory_module = pytest.importorskip("sphinx.util.inventory")
+    path = ROOT / "docs" / "_intersphinx" / f"{inventory}.inv"
+    loaded = inventory_module.InventoryFile.loads(path.read_bytes(), uri="")
+    found = {name for objects in loaded.data.values() for name in objects}
+    assert set(names) <= found
