@@ -22,6 +22,7 @@ import pytest
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 KO = DOCS / "ko"
 
+
 def pages(directory: Path) -> set[str]:
     return {path.name for path in directory.glob("*.md")}
 

@@ -191,6 +191,25 @@ class Loop(Generic[_P, _R]):
         "reconnect",
     )
 
+    coro: Callable[..., Coroutine[Any, Any, _R]]
+    """The decorated coroutine function, as given to :func:`loop`.
+
+    For a loop declared on a class it still takes ``self``, also in each instance's
+    copy of the loop.
+    """
+
+    count: int | None
+    """How many iterations a run has before it ends; ``None`` for no limit."""
+
+    reconnect: bool
+    """Whether handled exceptions are retried with backoff (see :meth:`add_exception_type`)."""
+
+    name: str
+    """The name of the loop's task and of the loop in log messages.
+
+    By default ``"anytasks: "`` followed by the function's qualified name.
+    """
+
     def __init__(
         self,
         coro: Callable[_P, Coroutine[Any, Any, _R]],
@@ -207,7 +226,7 @@ class Loop(Generic[_P, _R]):
         _check_settings(count, reconnect, name)
         # The function as decorated: for a copy bound to an instance, it still takes
         # ``self``, which _P no longer has, hence the loose parameters.
-        self.coro: Callable[..., Coroutine[Any, Any, _R]] = coro
+        self.coro = coro
         self.count = count
         self.reconnect = reconnect
         self.name = (
