@@ -789,3 +789,32 @@ async def test_already_running_points_to_join_and_is_running() -> None:
         with pytest.raises(RuntimeError, match=r"await loop.join\(\).*loop.is_running\(\)"):
             await body.run()
         body.cancel()
+
+
+async def test_restart_from_after_loop_of_a_failed_run_restarts_instead_of_raising() -> None:
+    events: list[str] = []
+
+    @anytasks.loop(seconds=0, count=1)
+    async def body(attempt: int) -> None:
+        events.append(f"body {attempt}")
+        if attempt == 1:
+            raise ValueError("first attempt fails")
+
+    @body.error
+    async def on_error(exc: BaseException) -> None:
+        events.append(f"error {exc}")
+
+    @body.after_loop
+    async def after() -> None:
+        events.append(f"after failed={body.failed()}")
+        if body.failed():
+            body.restart(2)
+
+    await body.run(1)
+    assert events == [
+        "body 1",
+        "error first attempt fails",
+        "after failed=True",
+        "body 2",
+        "after failed=False",
+    ]
