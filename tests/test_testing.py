@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from importlib.metadata import version
 from typing import Any
 
 import anyio
@@ -216,6 +217,20 @@ def test_reused_asyncio_factory_makes_fresh_loops() -> None:
     one.close()
     two.close()
     assert one is not two
+
+
+def test_anyio_run_hands_the_virtual_clock_to_trio() -> None:
+    # AnyIO before 4.14 dropped `backend_options` on Trio, so run(backend="trio") and
+    # anyio.run() with virtual_time("trio") ran on real time: an hour-long sleep took an hour.
+    # This fails at once on such an AnyIO, where test_run_returns_result only times out.
+    name, options = virtual_time("trio", start=START)
+
+    async def main() -> object:
+        return trio.lowlevel.current_clock()
+
+    assert anyio.run(main, backend=name, backend_options=options) is options["clock"], (
+        f"anyio {version('anyio')} ignores Trio's backend_options; anytasks needs anyio>=4.14"
+    )
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
