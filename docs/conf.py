@@ -120,10 +120,15 @@ def _bind_type_checking_imports() -> None:
         tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
         for node in tree.body:
             if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
-                namespace: dict[str, object] = {}
+                # The module's own name and package, for relative imports such as
+                # ``from ._loop import Loop``.
+                namespace: dict[str, object] = {
+                    "__name__": info.name,
+                    "__package__": module.__package__,
+                }
                 exec(compile(ast.Module(node.body, []), info.name, "exec"), namespace)
                 for name, value in namespace.items():
-                    if name != "__builtins__":
+                    if name not in ("__builtins__", "__name__", "__package__"):
                         module.__dict__.setdefault(name, value)
 
 

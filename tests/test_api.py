@@ -41,7 +41,7 @@ def test_loop_returns_a_loop_with_its_interval() -> None:
 
 def test_default_name_comes_from_the_function() -> None:
     assert loop()(body).name == "anytasks: body"
-    assert repr(loop()(body)) == "<anytasks.Loop 'anytasks: body' stopped current_loop=0>"
+    assert repr(loop()(body)) == "<anytasks.Loop 'anytasks: body' idle current_loop=0>"
 
 
 def test_time_loop_exposes_sorted_aware_times_and_no_interval() -> None:

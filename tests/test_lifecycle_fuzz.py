@@ -36,8 +36,9 @@ import pytest
 from anyio.abc import TaskStatus
 
 import anytasks
-import anytasks._loop
-from anytasks._fastpath import _PORTABLE
+import anytasks._backend
+import anytasks._runner
+from anytasks._backend import _PORTABLE
 from anytasks.testing import wall_now
 
 if sys.version_info < (3, 11):
@@ -668,10 +669,10 @@ async def test_lifecycle(case: Case, backend_name: str, monkeypatch: pytest.Monk
     def fixed_backoff(**_: Any) -> FixedBackoff:
         return FixedBackoff(BACKOFF * unit)
 
-    monkeypatch.setattr(anytasks._loop, "ExponentialBackoff", fixed_backoff)
+    monkeypatch.setattr(anytasks._runner, "ExponentialBackoff", fixed_backoff)
     fast = Scenario(case, unit, virtual)
     await fast.play()
-    monkeypatch.setattr(anytasks._loop, "bind_primitives", lambda: _PORTABLE)
+    monkeypatch.setattr(anytasks._backend, "bind_primitives", lambda: _PORTABLE)
     portable = Scenario(case, unit, virtual)
     await portable.play()
 

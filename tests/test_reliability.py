@@ -818,3 +818,182 @@ async def test_restart_from_after_loop_of_a_failed_run_restarts_instead_of_raisi
         "body 2",
         "after failed=False",
     ]
+
+
+# -- found by the review of the change: hooks, shutdowns, spawned tasks, Python 3.10 ----------
+
+
+@needs_cancel_counting
+@asyncio_only
+async def test_a_stray_cancelled_error_in_after_loop_does_not_end_the_host(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events: list[str] = []
+    beats = 0
+
+    @anytasks.loop(seconds=0, count=1, name="fetch")
+    async def fetch() -> None:
+        events.append("fetch")
+
+    @fetch.after_loop
+    async def fetch_after() -> None:
+        events.append("after")
+        await _stray_cancel()
+
+    @anytasks.loop(seconds=0.001)
+    async def heartbeat() -> None:
+        nonlocal beats
+        beats += 1
+
+    outcome = "block body did not finish"
+    with caplog.at_level(logging.ERROR, logger="anytasks"):
+        try:
+            async with anytasks.background():
+                fetch.start()
+                heartbeat.start()
+                await anyio.sleep(0.05)
+                before = beats
+                await anyio.sleep(0.05)
+                assert heartbeat.is_running()
+                assert beats > before
+                outcome = "block body finished"
+        except BaseException as exc:  # a stray CancelledError must not escape either
+            outcome = f"block raised {exc!r}"
+    assert outcome == "block body finished"
+    assert events == ["fetch", "after"]
+    assert not fetch.is_running()
+    # The hook's stray cancellation is reported (a daemon has nobody to raise to).
+    assert any(record.exc_info is not None for record in caplog.records)
+
+
+@needs_cancel_counting
+@asyncio_only
+async def test_a_stray_cancelled_error_in_after_loop_is_not_raised_by_run_as_a_cancellation() -> (
+    None
+):
+    @anytasks.loop(seconds=0, count=1)
+    async def body() -> None:
+        pass
+
+    @body.after_loop
+    async def after() -> None:
+        await _stray_cancel()
+
+    outcome = "returned"
+    try:
+        await body.run()
+    except BaseException as exc:
+        outcome = type(exc).__name__
+    # A CancelledError that nobody asked for must not leave run() as a cancellation
+    # (it would silently cancel the caller's task group).
+    assert outcome == "RuntimeError"
+
+
+# -- B shutdown that cancels every task twice still cuts after_loop short ------------------
+
+
+@asyncio_only
+async def test_after_loop_survives_a_shutdown_that_cancels_every_task_twice() -> None:
+    # The documented guarantee names exactly this shutdown. after_loop now runs in a task of
+    # its own, and such a shutdown cancels that task too.
+    flushed: list[str] = []
+    outside = asyncio.all_tasks()  # the test runner's tasks: not ours to cancel
+
+    @anytasks.loop(seconds=0.01)
+    async def body() -> None:
+        pass
+
+    @body.after_loop
+    async def flush() -> None:
+        await asyncio.sleep(0.05)
+        flushed.append(f"flushed cancelled={body.is_being_cancelled()}")
+
+    task = body.start()
+    assert task is not None
+    await asyncio.sleep(0.03)
+    me = asyncio.current_task()
+    for _ in range(2):
+        for other in asyncio.all_tasks() - outside:
+            if other is not me:
+                other.cancel()
+        await asyncio.sleep(0.01)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert flushed == ["flushed cancelled=True"]
+    assert not body.is_running()
+
+
+# -- C join() from a task the body handed off to an outer task group --------------------------
+
+
+async def test_join_from_a_task_the_body_spawned_into_an_outer_group_waits() -> None:
+    events: list[str] = []
+
+    async with anyio.create_task_group() as tg:
+
+        @anytasks.loop(seconds=0.01)
+        async def body() -> None:
+            if body.current_loop == 2:
+                tg.start_soon(shutdown)  # this task is not part of the loop
+
+        async def shutdown() -> None:
+            body.stop()
+            try:
+                await body.join()
+                events.append(f"joined running={body.is_running()}")
+            except RuntimeError as exc:
+                events.append(f"RuntimeError: {exc}")
+
+        tg.start_soon(body.run)
+    assert events == ["joined running=False"]
+
+
+# -- E Python 3.10: is_being_cancelled() is true after every plain end -------------------------
+
+
+@pytest.mark.parametrize("how", ["run", "background"])
+async def test_is_being_cancelled_is_false_in_after_loop_after_a_plain_end(how: str) -> None:
+    seen: list[bool] = []
+
+    @anytasks.loop(seconds=0.01, count=2)
+    async def body() -> None:
+        pass
+
+    @body.after_loop
+    async def after() -> None:
+        seen.append(body.is_being_cancelled())
+
+    if how == "run":
+        await body.run()
+    else:
+        async with anytasks.background():
+            body.start()
+            await body.join()
+    assert seen == [False]
+
+
+async def test_restart_from_another_task_while_the_error_hook_awaits_restarts() -> None:
+    # Documented: restart() while the error hook runs, from the hook or from elsewhere, is a
+    # restart: the hook (cut short here) has seen the error, and run() does not raise it.
+    events: list[str] = []
+
+    @anytasks.loop(seconds=0)
+    async def body(attempt: int) -> None:
+        events.append(f"body {attempt}")
+        if attempt == 1:
+            raise ValueError("bad data")
+        body.stop()
+
+    @body.error
+    async def on_error(exc: BaseException) -> None:
+        events.append(f"error hook {exc}")
+        await anyio.sleep(10)
+        events.append("error hook finished")
+
+    async def interrupt() -> None:
+        await anyio.sleep(1)
+        body.restart(2)
+
+    await run_beside(functools.partial(body.run, 1), interrupt)
+    assert events == ["body 1", "error hook bad data", "body 2"]
+    assert not body.failed()

@@ -15,7 +15,7 @@ import trio
 import trio.testing
 
 import anytasks.testing
-from anytasks import _wallclock
+from anytasks import _backend
 from anytasks.testing import VirtualEventLoop, virtual_clock, virtual_time, wall_now
 
 pytestmark = pytest.mark.anyio
@@ -82,11 +82,11 @@ async def test_long_virtual_runs_stay_exact() -> None:
 
 
 async def test_wall_clock_follows_virtual_time() -> None:
-    assert _wallclock.now() == START
+    assert _backend.wall_now() == START
     assert wall_now() == START
     await anyio.sleep(2.5 * HOUR)
-    assert _wallclock.now() == START + timedelta(hours=2.5)
-    assert _wallclock.now().tzinfo is timezone.utc
+    assert _backend.wall_now() == START + timedelta(hours=2.5)
+    assert _backend.wall_now().tzinfo is timezone.utc
 
 
 async def test_fail_after_expires_at_exact_virtual_deadline() -> None:
@@ -247,7 +247,7 @@ def test_run_returns_result(backend: str) -> None:
 
 
 def test_wall_clock_is_real_outside_event_loops() -> None:
-    assert_close_to_real_now(_wallclock.now())
+    assert_close_to_real_now(_backend.wall_now())
     assert_close_to_real_now(wall_now())
 
 
@@ -264,7 +264,7 @@ def test_wall_clock_is_real_without_virtual_time(backend: str, options: dict[str
         pytest.importorskip("uvloop")
 
     async def main() -> datetime:
-        return _wallclock.now()
+        return _backend.wall_now()
 
     assert_close_to_real_now(anyio.run(main, backend=backend, backend_options=options))
 
@@ -272,7 +272,7 @@ def test_wall_clock_is_real_without_virtual_time(backend: str, options: dict[str
 def test_wall_clock_is_real_under_a_plain_mock_clock() -> None:
     async def main() -> datetime:
         await trio.sleep(HOUR)
-        return _wallclock.now()
+        return _backend.wall_now()
 
     clock = trio.testing.MockClock(autojump_threshold=0)
     assert_close_to_real_now(trio.run(main, clock=clock))
@@ -315,7 +315,7 @@ def test_all_is_sorted_and_complete() -> None:
 def test_import_does_not_import_trio_or_uvloop() -> None:
     code = (
         "import sys, anytasks, anytasks.testing\n"
-        "anytasks._wallclock.now()\n"
+        "anytasks._backend.wall_now()\n"
         "assert 'trio' not in sys.modules, 'trio'\n"
         "assert 'uvloop' not in sys.modules, 'uvloop'\n"
     )

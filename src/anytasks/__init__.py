@@ -5,8 +5,9 @@ from ._host import BackgroundHost as BackgroundHost
 from ._host import background as background
 from ._loop import Loop as Loop
 from ._loop import loop as loop
+from ._state import LoopState as LoopState
 
-__all__ = ["BackgroundHost", "ExponentialBackoff", "Loop", "background", "loop"]
+__all__ = ["BackgroundHost", "ExponentialBackoff", "Loop", "LoopState", "background", "loop"]
 
 __version__ = "0.1.0"
 

@@ -10,8 +10,6 @@ Two facts of asyncio that AnyIO's cancel scopes do not cover:
 - AnyIO's shield keeps out AnyIO's cancellations, not a native ``Task.cancel()``: a shutdown
   that cancels every task twice cut ``after_loop`` short. :func:`call_shielded` runs a cleanup
   hook so that nothing can, and delivers the cancellation after it.
-
-Neither Trio nor asyncio is imported here: a backend nobody imported cannot be running.
 """
 
 from __future__ import annotations
@@ -24,54 +22,32 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._backend import current_asyncio_task
+
 if TYPE_CHECKING:
     import asyncio
 
 logger = logging.getLogger("anytasks")
 
 
-def current_asyncio_task() -> asyncio.Task[Any] | None:
-    """The asyncio task running the caller, or ``None`` on Trio (guest mode included)."""
-    trio = sys.modules.get("trio")
-    if trio is not None:
-        try:
-            trio.lowlevel.current_task()
-        except RuntimeError:
-            pass  # Trio is imported but not running this task
-        else:
-            return None
-    asyncio_module = sys.modules.get("asyncio")
-    if asyncio_module is None:
-        return None
-    try:
-        task: asyncio.Task[Any] | None = asyncio_module.current_task()
-    except RuntimeError:
-        return None  # no running event loop in this thread
-    return task
-
-
-def cancellation_requested() -> bool:
+def cancellation_requested(*, when_unknown: bool) -> bool:
     """Whether the calling task has been asked to stop.
 
     True when a cancel scope around the caller (an AnyIO or Trio scope, up to the nearest
     shield) has been cancelled or, on asyncio, when ``Task.cancel()`` has been called on the
-    task and not withdrawn. On Python 3.10, asyncio does not count ``Task.cancel()`` calls, so a
-    cancellation that no scope asked for counts as requested unless the task is a loop's own
-    fallback task (:func:`new_fallback_task`), which keeps count itself.
+    task and not withdrawn. On Python 3.10, asyncio does not count ``Task.cancel()`` calls:
+    there, for a task other than a loop's own fallback task (which counts them itself), the
+    answer is ``when_unknown`` — ``True`` where mistaking a real cancellation for a stray one
+    would swallow it, ``False`` where a false alarm would mislead (``is_being_cancelled()``).
     """
     if anyio.current_effective_deadline() == -math.inf:
         return True
     task = current_asyncio_task()
     if task is None:
         return False  # on Trio only scopes cancel
-    return native_cancel_requested(task)
-
-
-def native_cancel_requested(task: asyncio.Task[Any]) -> bool:
-    """Whether ``Task.cancel()`` from outside AnyIO is pending on ``task``."""
     if sys.version_info >= (3, 11):
         return task.cancelling() > 0
-    return bool(getattr(task, "native_cancel_requested", True))  # pragma: no cover
+    return bool(getattr(task, "native_cancel_requested", when_unknown))  # pragma: no cover
 
 
 def new_fallback_task(
@@ -80,40 +56,52 @@ def new_fallback_task(
     """The task of a loop started with ``start()`` on asyncio with no host."""
     if sys.version_info >= (3, 11):
         return event_loop.create_task(coro, name=name)
-    return _counting_task_class()(coro, loop=event_loop, name=name)  # pragma: no cover
+    return _task_classes()[0](coro, loop=event_loop, name=name)  # pragma: no cover
 
 
-if sys.version_info < (3, 11):  # pragma: no cover
-    _counting_task: type[asyncio.Task[None]] | None = None
+def _task_classes() -> tuple[type[asyncio.Task[None]], type[asyncio.Task[None]]]:
+    """The task that counts native cancels (3.10) and the task no cancel reaches."""
+    global _classes
+    if _classes is None:
+        import asyncio
 
-    def _counting_task_class() -> type[asyncio.Task[None]]:
-        """A task that remembers a native ``cancel()``, which asyncio before 3.11 forgets.
+        class CountingTask(asyncio.Task[None]):
+            """A task that remembers a native ``cancel()``, which asyncio before 3.11 forgets.
 
-        AnyIO cancels tasks with a message of its own; any other ``cancel()`` is native.
-        """
-        global _counting_task
-        if _counting_task is None:
-            import asyncio
+            AnyIO 4.14+ cancels tasks with a message of its own; any other ``cancel()`` is
+            native.
+            """
 
-            class _CountingTask(asyncio.Task[None]):
-                native_cancel_requested = False
+            native_cancel_requested = False
 
-                def cancel(self, msg: Any = None) -> bool:
-                    if not (isinstance(msg, str) and msg.startswith("Cancelled via cancel scope")):
-                        self.native_cancel_requested = True
-                    return super().cancel(msg)
+            def cancel(self, msg: Any = None) -> bool:  # pragma: no cover (3.10)
+                if not (isinstance(msg, str) and msg.startswith("Cancelled via cancel scope")):
+                    self.native_cancel_requested = True
+                return super().cancel(msg)
 
-            _counting_task = _CountingTask
-        return _counting_task
+        class ShieldedTask(asyncio.Task[None]):
+            """A task that refuses ``cancel()``: a shutdown waits for it instead."""
+
+            def cancel(self, msg: Any = None) -> bool:
+                return False
+
+        _classes = (CountingTask, ShieldedTask)
+    return _classes
 
 
-async def call_shielded(hook: Callable[[], Awaitable[object]]) -> None:
+_classes: tuple[type[asyncio.Task[None]], type[asyncio.Task[None]]] | None = None
+
+
+async def call_shielded(hook: Callable[[], Awaitable[object]], what: str) -> None:
     """Await ``hook()`` to its end, shielded from every cancellation; deliver any after it.
 
-    On asyncio the hook runs in a task of its own (with a copy of the caller's context), which
-    the caller waits for without passing a native ``Task.cancel()`` on to it. If the caller was
-    cancelled meanwhile, that cancellation is raised once the hook has finished, and an
-    exception of the hook is then logged rather than raised.
+    On asyncio the hook runs in a task of its own (with a copy of the caller's context) that
+    refuses ``Task.cancel()``, so that neither a cancellation of the caller nor a shutdown that
+    cancels every task can cut it short. If the caller was cancelled meanwhile, that
+    cancellation is raised once the hook has finished, and an exception of the hook is then
+    logged rather than raised. A ``CancelledError`` that the hook raises itself is a stray
+    one (nothing cancels the hook's task): it is raised as a :class:`RuntimeError` naming
+    ``what``.
     """
     with anyio.CancelScope(shield=True):
         task = current_asyncio_task()
@@ -125,7 +113,7 @@ async def call_shielded(hook: Callable[[], Awaitable[object]]) -> None:
         async def call() -> None:
             await hook()
 
-        hook_task = task.get_loop().create_task(call())
+        hook_task = _task_classes()[1](call(), loop=task.get_loop())
         pending: BaseException | None = None
         while not hook_task.done():
             try:
@@ -133,12 +121,26 @@ async def call_shielded(hook: Callable[[], Awaitable[object]]) -> None:
                 await asyncio.wait((hook_task,))
             except asyncio.CancelledError as exc:
                 pending = exc
+        error: BaseException | None = None
+        if not hook_task.cancelled():
+            error = hook_task.exception()
+        else:
+            try:
+                hook_task.result()
+            except asyncio.CancelledError as exc:
+                error = RuntimeError(
+                    f"{what} raised a CancelledError that no cancel scope and no Task.cancel() "
+                    "asked for (did it await a future or task that something else cancelled?)"
+                )
+                error.__cause__ = exc
         if pending is None:
-            hook_task.result()
+            if error is not None:
+                raise error
             return
-        if not hook_task.cancelled() and hook_task.exception() is not None:
+        if error is not None:
             logger.error(
-                "Exception in a cleanup hook, raised while its task was being cancelled",
-                exc_info=hook_task.exception(),
+                "Exception in %s, raised while its task was being cancelled",
+                what,
+                exc_info=error,
             )
         raise pending

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import anyio
 
-from . import _wallclock
+from . import _backend
 
 if sys.version_info >= (3, 11):
     from typing import TypeVarTuple, Unpack
@@ -292,4 +292,4 @@ def wall_now() -> datetime:
 
         assert anytasks.testing.wall_now() == START + timedelta(hours=3)
     """
-    return _wallclock.now()
+    return _backend.wall_now()

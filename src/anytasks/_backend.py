@@ -1,0 +1,180 @@
+"""The one place that asks which backend runs the calling task, and binds what a loop needs of it.
+
+A loop needs, on every iteration and every wait, the clock, a checkpoint and a sleep that
+``stop()`` or ``change_interval()`` can cut short; and, for time-of-day schedules, the wall
+clock, which follows virtual time under :mod:`anytasks.testing`. AnyIO's portable functions look
+the running backend up on every call, and its cancel scopes carry bookkeeping for everything a
+task group needs. A loop needs far less, far more often: for a zero-interval loop the lookups
+were about half the cost of an iteration, and an AnyIO cancel scope per wait roughly doubled
+the memory of an idle loop (see ``benchmarks/RESULTS.md``).
+
+So each run binds :class:`Primitives` once, to what AnyIO itself uses underneath on the backend
+that is running — asyncio's event loop clock, a bare yield, a future with a timer; Trio's
+clock, checkpoint and cancel scope — with AnyIO's portable functions as the fallback for any
+other backend. Cancellation by AnyIO cancel scopes reaches all of them, since on asyncio AnyIO
+cancels the task itself and on Trio its scopes are Trio's.
+
+Trio is looked at before asyncio, because a Trio task may run inside an asyncio loop (guest
+mode, trio-asyncio) and it is then Trio that governs it. Neither library is imported here: a
+library nobody has imported cannot be running, so this stays cheap, and ``import anytasks``
+pulls in neither.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+import types
+from collections.abc import Awaitable, Callable, Generator
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+import anyio
+import anyio.lowlevel
+
+if TYPE_CHECKING:
+    import asyncio
+
+
+class Wakeable(Protocol):
+    """Where a sleeping loop leaves the function that ends its sleep early."""
+
+    wake: Callable[[], None] | None
+
+
+class Primitives(NamedTuple):
+    current_time: Callable[[], float]
+    checkpoint: Callable[[], Awaitable[None]]
+    #: ``sleep_until(deadline, sleeper)`` returns at ``deadline`` or when
+    #: ``sleeper.wake()`` is called, whichever comes first.
+    sleep_until: Callable[[float, Wakeable], Awaitable[None]]
+
+
+def _trio_running() -> Any:
+    """The trio module if Trio runs the calling task, else None."""
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            return None  # Trio is imported but not running this task (asyncio, or guest mode)
+    return trio
+
+
+def bind_primitives() -> Primitives:
+    """The primitives of the backend running the calling task."""
+    trio = _trio_running()
+    if trio is not None:
+        return Primitives(trio.current_time, trio.lowlevel.checkpoint, _trio_sleep_until)
+    event_loop = running_asyncio_loop()
+    if event_loop is None:
+        return _PORTABLE
+    return Primitives(event_loop.time, _asyncio_checkpoint, _asyncio_sleep_until)
+
+
+def current_asyncio_task() -> asyncio.Task[Any] | None:
+    """The asyncio task running the caller, or ``None`` on Trio (guest mode included)."""
+    if _trio_running() is not None:
+        return None
+    asyncio_module = sys.modules.get("asyncio")
+    if asyncio_module is None:
+        return None
+    try:
+        task: asyncio.Task[Any] | None = asyncio_module.current_task()
+    except RuntimeError:
+        return None  # no running event loop in this thread
+    return task
+
+
+def running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The asyncio event loop running the calling thread, if any."""
+    # Looked up rather than imported: a program that never imported asyncio cannot
+    # be running on it, and Trio programs should not pay for importing it.
+    asyncio_module = sys.modules.get("asyncio")
+    if asyncio_module is None:
+        return None
+    try:
+        event_loop: asyncio.AbstractEventLoop = asyncio_module.get_running_loop()
+    except RuntimeError:
+        return None
+    return event_loop
+
+
+@types.coroutine
+def _asyncio_checkpoint() -> Generator[None, None, None]:
+    # A bare yield is what asyncio.sleep(0), and so AnyIO's asyncio checkpoint,
+    # does: the task goes to the back of the ready queue.
+    yield
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _asyncio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
+    import asyncio
+
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    timer = future.get_loop().call_at(deadline, _resolve, future)
+    sleeper.wake = lambda: _resolve(future)
+    try:
+        await future
+    finally:
+        sleeper.wake = None
+        timer.cancel()
+    # AnyIO does not cancel a task whose future is already done, and leaves the
+    # cancellation for its next checkpoint; so a cancel() in the very tick the timer
+    # fired would let one more body begin. AnyIO's own sleep raises here instead.
+    await anyio.lowlevel.checkpoint_if_cancelled()
+
+
+async def _trio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
+    import trio
+
+    with trio.CancelScope(deadline=deadline) as scope:
+        sleeper.wake = scope.cancel
+        try:
+            await trio.sleep_forever()
+        finally:
+            sleeper.wake = None
+
+
+async def _portable_sleep_until(deadline: float, sleeper: Wakeable) -> None:
+    with anyio.CancelScope(deadline=deadline) as scope:
+        sleeper.wake = scope.cancel
+        try:
+            await anyio.sleep_forever()
+        finally:
+            sleeper.wake = None
+
+
+_PORTABLE = Primitives(anyio.current_time, anyio.lowlevel.checkpoint, _portable_sleep_until)
+
+
+# -- the wall clock ---------------------------------------------------------------------------
+
+# The hook that `anytasks.testing`'s virtual event loop and virtual clock provide.
+WALL_CLOCK_HOOK = "_anytasks_wall_now"
+
+
+def wall_now() -> datetime.datetime:
+    """Return the current wall-clock time as an aware UTC datetime.
+
+    This is :func:`datetime.datetime.now` in UTC, unless the calling task runs under a virtual
+    clock from :mod:`anytasks.testing`: then it is the virtual wall time, which starts at the
+    clock's ``start`` and advances with the event loop's virtual time.
+    """
+    trio = _trio_running()
+    if trio is not None:
+        return _call_wall_hook(trio.lowlevel.current_clock())
+    event_loop = running_asyncio_loop()
+    if event_loop is not None:
+        return _call_wall_hook(event_loop)
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _call_wall_hook(owner: object) -> datetime.datetime:
+    hook: Callable[[], datetime.datetime] | None = getattr(owner, WALL_CLOCK_HOOK, None)
+    if hook is None:
+        return datetime.datetime.now(datetime.timezone.utc)
+    return hook()

@@ -1,0 +1,128 @@
+"""A loop's settings as one frozen value, validated once, from the keywords of ``@loop(...)``.
+
+Every form of schedule that ``@loop``, ``Loop(...)`` and ``change_interval`` accept is turned
+into a schedule value here, and nowhere else: ``seconds``/``minutes``/``hours`` into
+:func:`~anytasks.every`, ``time=`` into :func:`~anytasks.daily`, or ``schedule=`` as given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Sequence
+from typing import Any, TypedDict, final
+
+from ._schedule import normalize_times
+from ._schedules import Daily, Every, Schedule, daily, every
+
+#: What a loop runs on: the monotonic grid of :class:`Every`, or a wall-clock :class:`Schedule`.
+AnySchedule = Every | Schedule
+
+
+class CommonKeywords(TypedDict, total=False):
+    """The settings of ``@loop(...)`` that go with every form of schedule."""
+
+    count: int | None
+    reconnect: bool
+    name: str | None
+
+
+class ScheduleKeywords(TypedDict, total=False):
+    """The forms of schedule: exactly one of them, or none for ``seconds=0``."""
+
+    seconds: float
+    minutes: float
+    hours: float
+    time: datetime.time | Sequence[datetime.time] | None
+    schedule: AnySchedule
+
+
+class LoopKeywords(CommonKeywords, ScheduleKeywords, total=False):
+    """Every keyword of ``@loop(...)`` and ``Loop(...)``."""
+
+
+_INTERVAL_KEYS = ("seconds", "minutes", "hours")
+_SCHEDULE_KEYS = frozenset(ScheduleKeywords.__annotations__)
+_COMMON_KEYS = frozenset(CommonKeywords.__annotations__)
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class LoopOptions:
+    """Everything a loop was configured with, checked: built by :func:`parse_options`."""
+
+    schedule: AnySchedule
+    count: int | None = None
+    reconnect: bool = True
+    # None: named after the function, which the options do not know.
+    name: str | None = None
+
+    def replace(self, **changes: Any) -> LoopOptions:
+        """A copy with ``changes``, each checked as :func:`parse_options` checks it."""
+        options = dataclasses.replace(self, **changes)
+        check_common(options.count, options.reconnect, options.name)
+        return options
+
+
+def parse_options(keywords: dict[str, Any]) -> LoopOptions:
+    """Check the keywords of ``@loop(...)`` and turn them into :class:`LoopOptions`.
+
+    :raises TypeError: for an unknown keyword, a value of the wrong type, or two forms of
+        schedule at once.
+    :raises ValueError: for a value out of range.
+    """
+    unknown = sorted(set(keywords) - _SCHEDULE_KEYS - _COMMON_KEYS)
+    if unknown:
+        raise TypeError(f"@loop() got an unexpected keyword argument {unknown[0]!r}")
+    common = {key: keywords[key] for key in _COMMON_KEYS & set(keywords)}
+    forms = {key: keywords[key] for key in _SCHEDULE_KEYS & set(keywords)}
+    options = LoopOptions(parse_schedule(forms), **common)
+    check_common(options.count, options.reconnect, options.name)
+    return options
+
+
+def parse_schedule(forms: dict[str, Any]) -> AnySchedule:
+    """The schedule value of the ``seconds``/``time``/``schedule`` keywords (exactly one form)."""
+    given = [key for key, value in forms.items() if not _is_unset(key, value)]
+    interval = [key for key in given if key in _INTERVAL_KEYS]
+    others = [key for key in given if key not in _INTERVAL_KEYS]
+    if len(others) > 1 or (others and interval):
+        first, second = (*others, *interval)[:2]
+        if "time" in (first, second) and (interval and first == "time"):
+            # The message of earlier versions, kept for code that matches on it.
+            raise TypeError("cannot mix `time` with `seconds`, `minutes` or `hours`")
+        raise TypeError(f"cannot mix `{first}` with `{second}`: give one form of schedule")
+    if others == ["time"]:
+        return daily(*normalize_times(forms["time"]))
+    if others == ["schedule"]:
+        return check_schedule(forms["schedule"])
+    return every(*(forms.get(key, 0) for key in _INTERVAL_KEYS))
+
+
+def _is_unset(key: str, value: object) -> bool:
+    # `seconds=0` and `time=None` are the defaults, which mix with anything.
+    if key in _INTERVAL_KEYS:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
+    return value is None
+
+
+def check_schedule(schedule: object) -> AnySchedule:
+    """``schedule`` if it is an :class:`Every` or has ``next_after``, else a TypeError."""
+    if isinstance(schedule, (Every, Daily, Schedule)):
+        return schedule
+    raise TypeError(
+        "`schedule` must be anytasks.every(...) or an object with a next_after(after) method, "
+        f"not {type(schedule).__name__!r}"
+    )
+
+
+def check_common(count: object, reconnect: object, name: object) -> None:
+    if count is not None:
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise TypeError(f"`count` must be an int or None, not {type(count).__name__!r}")
+        if count <= 0:
+            raise ValueError(f"`count` must be positive or None, got {count!r}")
+    if not isinstance(reconnect, bool):
+        raise TypeError(f"`reconnect` must be a bool, not {type(reconnect).__name__!r}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"`name` must be a str or None, not {type(name).__name__!r}")

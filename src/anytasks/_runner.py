@@ -1,0 +1,469 @@
+"""One run of a loop: from ``start()``/``run()`` until it has ended, restarts included.
+
+The :class:`Runner` owns everything that exists only while a loop runs: its state, its cancel
+scope, when the next iteration is due. :class:`~anytasks.Loop` is the public face that creates
+one per run and passes the controls on to it.
+"""
+
+# The runner is the Loop's own machinery, kept apart so that each file answers one question; it
+# reads the Loop's underscored fields (its hooks, body, exception types) by design.
+# pyright: reportPrivateUsage=false
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+
+import anyio
+import anyio.lowlevel
+from anyio.abc import TaskStatus
+
+from . import _backend
+from ._backoff import ExponentialBackoff
+from ._cancellation import call_shielded, cancellation_requested
+from ._handled import is_handled
+from ._options import LoopOptions
+from ._schedules import Every, Schedule
+from ._state import LoopState, check_transition, sticky
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ._loop import Loop
+
+logger = logging.getLogger("anytasks")
+
+_S = LoopState
+# Typed as the enum, not as its literal member: the state changes under the runner's feet
+# while it awaits, which narrowing on a literal would hide from the type checkers.
+_STOPPING: LoopState = LoopState.STOPPING
+
+# Time-of-day waits re-read the wall clock this often, so that a clock change or a
+# suspended machine delays a daily run by at most this much.
+_WALL_CLOCK_RECHECK = 60.0
+_ONE_MICROSECOND = datetime.timedelta(microseconds=1)
+
+# The run whose body or hooks the calling task is in, and that task's id: join() from there,
+# which would wait for itself forever, fails instead. (The id, because tasks that the body
+# starts inherit the variable, and they may join.)
+current_run: ContextVar[tuple[Runner, int] | None] = ContextVar(
+    "anytasks_current_run", default=None
+)
+
+
+def in_own_run(run: Runner) -> bool:
+    """Whether the calling task is the one running ``run``'s body and hooks."""
+    entry = current_run.get()
+    return entry is not None and entry[0] is run and entry[1] == anyio.get_current_task().id
+
+
+def _reraise(exc: BaseException) -> NoReturn:
+    """Raise ``exc`` again from an ``except`` block, keeping its own ``__context__``."""
+    context = exc.__context__
+    try:
+        raise exc
+    finally:
+        exc.__context__ = context
+
+
+class Runner:
+    """The state of one started loop, from ``start()``/``run()`` until it has ended.
+
+    A restart keeps the runner (so ``join()`` waits across it) and replaces the cancel scope.
+    """
+
+    __slots__ = (
+        "cancelled",
+        "count",
+        "current_loop",
+        "failure",
+        "finished",
+        "interval",
+        "last_target",
+        "loop",
+        "next_deadline",
+        "next_target",
+        "options",
+        "primitives",
+        "replan",
+        "restart_with",
+        "scope",
+        "state",
+        "task",
+        "thread",
+        "wake",
+        "wall_offset",
+    )
+
+    def __init__(self, loop: Loop[Any, Any]) -> None:
+        self.loop = loop
+        # What the iterations read, kept from loop._options by apply().
+        self.options: LoopOptions = loop._options
+        self.count: int | None = None
+        self.interval: float | None = None  # None: a wall-clock schedule
+        self.apply(loop._options)
+        self.state = _S.STARTING
+        self.scope = anyio.CancelScope()
+        # Controls are for the thread whose event loop runs the loop (see Loop._runner_for).
+        self.thread = threading.get_ident()
+        # Made by the first join(): an event costs more memory than the rest of
+        # an idle loop's state, and most loops are never joined.
+        self.finished: anyio.Event | None = None
+        # Set while waiting between iterations, so that stop() and
+        # change_interval() can end the wait without touching the body.
+        self.wake: Callable[[], None] | None = None
+        self.replan = False
+        self.primitives: _backend.Primitives | None = None
+        self.restart_with: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self.task: asyncio.Task[None] | None = None
+        # The unhandled exception that ends this run, once there is one.
+        self.failure: Exception | None = None
+        # Whether after_loop runs because the run was cancelled.
+        self.cancelled = False
+        self.current_loop = 0
+        # When the next iteration is due: a monotonic deadline for an interval
+        # loop, a wall-clock time for a wall-clock schedule.
+        self.next_deadline: float | None = None
+        self.next_target: datetime.datetime | None = None
+        # The wall-clock time the last wall-clock iteration was due at.
+        self.last_target: datetime.datetime | None = None
+        # Wall-clock timestamp minus monotonic time, to show deadlines as datetimes.
+        self.wall_offset = 0.0
+
+    # -- state --------------------------------------------------------------------------
+
+    def enter(self, new: LoopState) -> None:
+        """Move to ``new``, along the transitions of ``_state.TRANSITIONS`` only."""
+        current = self.state
+        if current is new or sticky(current, new):
+            return
+        check_transition(current, new)
+        self.state = new
+
+    def is_being_cancelled(self) -> bool:
+        return self.state is _S.CANCELLING or (self.state is _S.FINISHING and self.cancelled)
+
+    def next_iteration(self) -> datetime.datetime | None:
+        if self.state not in (_S.RUNNING, _S.WAITING, _S.BACKING_OFF, _S.PAUSED):
+            return None
+        if self.interval is None:
+            return self.next_target
+        if self.next_deadline is None:
+            return None
+        try:
+            return datetime.datetime.fromtimestamp(
+                self.wall_offset + self.next_deadline, datetime.timezone.utc
+            )
+        except (OverflowError, ValueError, OSError):
+            # past the year 9999 (``seconds=1e12``)
+            return datetime.datetime.max.replace(tzinfo=datetime.timezone.utc)
+
+    # -- controls -----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        if self.state in (_S.STARTING, _S.RUNNING, _S.BACKING_OFF, _S.WAITING, _S.PAUSED):
+            self.enter(_S.STOPPING)
+            if self.wake is not None:
+                self.wake()
+
+    def cancel(self) -> None:
+        if self.state is not _S.FINISHING:  # after_loop is shielded: nothing to cancel
+            self.enter(_S.CANCELLING)
+        self.cancelled = True
+        self.scope.cancel()
+
+    def apply(self, options: LoopOptions) -> None:
+        """Take new options; a new schedule is planned anew from the wait in progress."""
+        schedule_changed = options.schedule is not self.options.schedule
+        self.options = options
+        self.count = options.count
+        schedule = options.schedule
+        self.interval = schedule.interval if isinstance(schedule, Every) else None
+        if schedule_changed:
+            self.replan = True
+            if self.wake is not None:
+                self.wake()
+
+    # -- driving a run ------------------------------------------------------------------
+
+    async def drive(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], task_status: TaskStatus[None]
+    ) -> None:
+        token = current_run.set((self, anyio.get_current_task().id))
+        try:
+            started = False
+            while True:
+                # task_group.start() returns once a run has got through before_loop,
+                # even if a restart cut short the first runs' before_loop.
+                started = await self._run_once(args, kwargs, task_status) or started
+                if started:
+                    task_status = anyio.TASK_STATUS_IGNORED
+                if self.restart_with is None:
+                    break
+                args, kwargs = self.restart_with
+                self.restart_with = None
+                self.scope = anyio.CancelScope()
+                self.enter(_S.STARTING)
+                self.loop._failed = False
+            if not started:
+                # Stopped or cancelled during before_loop: task_group.start() must
+                # still return rather than complain that the loop never started.
+                task_status.started()
+        finally:
+            current_run.reset(token)
+            self.finish()
+
+    def finish(self) -> None:
+        """Mark the loop as not running, and wake whoever joined it."""
+        self.state = _S.IDLE
+        self.current_loop = 0
+        self.loop._run = None
+        if self.finished is not None:
+            self.finished.set()
+
+    async def drive_daemon(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            await self.drive(args, kwargs, anyio.TASK_STATUS_IGNORED)
+        except Exception as exc:
+            if exc is not self.failure:
+                # A hook's own exception, not the body's (which went to the error
+                # hook already): report it, since a daemon has nobody to raise to.
+                logger.exception("Exception in a hook of loop %r", self.loop.name, exc_info=exc)
+
+    async def drive_task(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        # Set here too: an eager task factory runs this before create_task() returns.
+        self.task = _backend.current_asyncio_task()
+        await self.drive(args, kwargs, anyio.TASK_STATUS_IGNORED)
+        if sys.version_info < (3, 11):
+            # The loop's own cancel() and a task.cancel() in the same tick arrive as one
+            # CancelledError, which the loop's scope took for its own; asyncio before
+            # 3.11 keeps no count that would tell AnyIO otherwise.
+            if getattr(self.task, "native_cancel_requested", False):
+                raise anyio.get_cancelled_exc_class()
+
+    def forget_unstarted(self, task: asyncio.Task[None]) -> None:
+        """Done callback of a fallback task: one cancelled before its first step never ran."""
+        if self.loop._run is self:
+            self.finish()
+
+    async def _run_once(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], task_status: TaskStatus[None]
+    ) -> bool:
+        """One run, from before_loop to after_loop; return whether before_loop finished.
+
+        An unhandled exception is raised after after_loop, even if a cancellation cut the
+        error hook short, unless a restart() was asked for meanwhile (the error hook's
+        way of recovering).
+        """
+        self.current_loop = 0
+        self.cancelled = False
+        self.last_target = None
+        self.failure = None
+        started = False
+        try:
+            with self.scope:
+                try:
+                    try:
+                        # A loop cancelled before its task got to run ends here, before
+                        # before_loop, and not after its body has begun.
+                        await anyio.lowlevel.checkpoint_if_cancelled()
+                        await self.loop._call_hook(self.loop._before_loop)
+                        task_status.started()
+                        started = True
+                        await self._iterate(args, kwargs)
+                    except anyio.get_cancelled_exc_class() as exc:
+                        if cancellation_requested(when_unknown=True):
+                            self.enter(_S.CANCELLING)
+                            raise
+                        raise RuntimeError(
+                            f"loop {self.loop.name!r} raised a CancelledError that no cancel "
+                            "scope and no Task.cancel() asked for (did it await a future "
+                            "or task that something else cancelled?)"
+                        ) from exc
+                except Exception as exc:
+                    self.loop._failed = True
+                    self.failure = exc
+                    self.enter(_S.FAILING)
+                    await self.loop._report_failure(exc)
+                finally:
+                    await self._end_run()
+        except anyio.get_cancelled_exc_class():
+            # Cancelled by an enclosing scope or Task.cancel() (the loop's own scope
+            # catches its own): an unhandled error still wins over the cancellation.
+            if self.failure is not None:
+                _reraise(self.failure)
+            raise
+        if self.failure is not None and self.restart_with is None:
+            raise self.failure
+        return started
+
+    async def _end_run(self) -> None:
+        self.next_deadline = None
+        self.next_target = None
+        after_loop = self.loop._after_loop
+        if after_loop is not None and cancellation_requested(when_unknown=False):
+            self.cancelled = True
+        self.enter(_S.FINISHING)
+        if after_loop is None:
+            return
+        try:
+            # Only a hook needs the shield; an empty scope per loop made cancelling
+            # 10 000 idle loops on Trio half as slow again.
+            await call_shielded(self._after_hook, f"after_loop of loop {self.loop.name!r}")
+        except Exception as exc:
+            if self.failure is None:
+                raise
+            # The body's error stays the one that ends the run.
+            logger.error(  # noqa: TRY400  (not the exception being handled)
+                "Exception in after_loop of loop %r, which had failed already",
+                self.loop.name,
+                exc_info=exc,
+            )
+        finally:
+            self.cancelled = False
+
+    async def _after_hook(self) -> None:
+        # On asyncio this is a task of its own, which join() must know as the loop's.
+        current_run.set((self, anyio.get_current_task().id))
+        await self.loop._call_hook(self.loop._after_loop)
+
+    # -- iterating ----------------------------------------------------------------------
+
+    async def _iterate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if self.state is _STOPPING:
+            return
+        primitives = self.primitives = _backend.bind_primitives()
+        current_time, checkpoint = primitives.current_time, primitives.checkpoint
+        scheduled = current_time()
+        self.wall_offset = _backend.wall_now().timestamp() - scheduled
+        if self.interval is None:
+            waited = await self._wait_for_next(scheduled)
+            if waited is None:
+                return
+            scheduled = waited
+        body = self.loop._body
+        # Bound once: the iterations do not thread the arguments through again.
+        call: Callable[[], Awaitable[Any]] = (
+            functools.partial(body, *args, **kwargs) if args or kwargs else body
+        )
+        backoff: ExponentialBackoff[Literal[False]] | None = None
+        while True:
+            if self.state is not _S.RUNNING:
+                self.enter(_S.RUNNING)
+            interval = self.interval
+            if interval is not None:
+                self.next_deadline = scheduled + interval
+            else:
+                self._plan_next_wall_time()
+            while True:
+                try:
+                    await call()
+                    break
+                except Exception as exc:
+                    loop = self.loop
+                    if not (loop.reconnect and is_handled(exc, loop._exception_types)):
+                        raise
+                    if backoff is None:
+                        backoff = ExponentialBackoff(clock=current_time)
+                    delay = backoff.delay()
+                    logger.warning(
+                        "Handled exception in loop %r; retrying in %.2f seconds",
+                        loop.name,
+                        delay,
+                        exc_info=exc,
+                    )
+                    # Not interruptible by stop(): the retries belong to this iteration.
+                    self.enter(_S.BACKING_OFF)
+                    await anyio.sleep(delay)
+                    self.enter(_S.RUNNING)
+            self.current_loop += 1
+            if self.current_loop == self.count or self.state is _STOPPING:
+                return
+            interval = self.interval
+            if interval is not None and not self.replan:
+                deadline = scheduled + interval
+                if deadline <= current_time():
+                    # Behind schedule (or a zero interval): run again at once, but let
+                    # other tasks and cancellation in first.
+                    await checkpoint()
+                    if self.state is _STOPPING:
+                        return
+                    if not self.replan:
+                        scheduled = deadline
+                        continue
+            # On schedule, or change_interval() since the iteration began: plan anew.
+            waited = await self._wait_for_next(scheduled)
+            if waited is None:
+                return
+            scheduled = waited
+
+    def _plan_next_wall_time(self) -> None:
+        """Record, for next_iteration, which wall-clock time follows the one running now."""
+        schedule = self.options.schedule
+        assert not isinstance(schedule, Every)
+        now = _backend.wall_now()
+        after = now if self.last_target is None else max(now, self.last_target)
+        self.next_target = schedule.next_after(after)
+
+    async def _wait_for_next(self, scheduled: float) -> float | None:
+        """Wait for the next iteration; return its scheduled start, or None if stopped.
+
+        ``scheduled`` is the monotonic start of the last iteration (or of the
+        wait, before the first iteration of a wall-clock loop). Re-plans whenever
+        change_interval() interrupts the wait.
+        """
+        primitives = self.primitives
+        assert primitives is not None
+        while True:
+            replanned = self.replan
+            self.replan = False
+            self.enter(_S.WAITING)
+            interval, schedule = self.interval, self.options.schedule
+            if interval is not None:
+                deadline = scheduled + interval
+                if replanned:
+                    # After change_interval() the new interval counts from the last
+                    # iteration's start, with at most one run at once: not a burst of
+                    # every slot of the new grid since then.
+                    deadline = max(deadline, primitives.current_time())
+                self.next_deadline = deadline
+                self.next_target = None
+                await primitives.sleep_until(deadline, self)
+            else:
+                assert not isinstance(schedule, Every)
+                if not await self._sleep_until_wall_time(schedule, primitives):
+                    return None  # the schedule has no more times
+                deadline = primitives.current_time()
+            if self.state is _STOPPING:
+                return None
+            if not self.replan:
+                return deadline
+
+    async def _sleep_until_wall_time(
+        self, schedule: Schedule, primitives: _backend.Primitives
+    ) -> bool:
+        now = _backend.wall_now()
+        # Missed times are skipped rather than replayed: after a suspend or a
+        # clock jump, a daily loop should run once, not once per missed day. A loop
+        # that starts exactly on one of its times runs at once, as in discord.py.
+        last = self.last_target
+        target: datetime.datetime | None = schedule.next_after(
+            now - _ONE_MICROSECOND if last is None else max(now, last)
+        )
+        self.next_target = target
+        if target is None:
+            return False
+        while not (self.replan or self.state is _STOPPING):
+            remaining = (target - _backend.wall_now()).total_seconds()
+            if remaining <= 0:
+                self.last_target = target
+                return True
+            chunk = min(remaining, _WALL_CLOCK_RECHECK)
+            await primitives.sleep_until(primitives.current_time() + chunk, self)
+        return True
