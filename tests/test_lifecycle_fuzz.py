@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import importlib.metadata
 import itertools
 import sys
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
 pytestmark = pytest.mark.anyio
+
+ANYIO = tuple(int(part) for part in importlib.metadata.version("anyio").split(".")[:2])
 
 # Durations in units: one second on virtual time, UVLOOP_UNIT on uvloop's real time. Chosen so
 # that no two things the trace orders can happen at the same instant.
@@ -148,6 +151,14 @@ class Case:
             # The body's return wakes the controller in the tick in which the loop reaches its
             # catch-up checkpoint; Trio orders the two tasks at random.
             return "Trio orders the controller and the loop's catch-up checkpoint at random"
+        if (self.state, self.control) == ("timer_tick", "task_cancel") and (
+            ANYIO < (4, 16) or sys.version_info < (3, 11)
+        ):
+            # The portable path sleeps in a deadline scope; a Task.cancel() that lands in the
+            # tick in which that scope's own deadline fires is folded into its cancellation and
+            # swallowed before AnyIO 4.16 (anyio#1214), and on Python 3.10, which keeps no
+            # count of cancel requests. The backend path uses no deadline scope.
+            return "AnyIO swallows a Task.cancel() folded into a deadline's own (< 4.16, 3.10)"
         return None
 
 
