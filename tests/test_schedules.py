@@ -122,11 +122,11 @@ def test_every_next_after_edges() -> None:
 def test_every_cannot_be_combined_with_wall_clock_schedules() -> None:
     message = re.escape("every(seconds=5) is an interval on the monotonic clock and cannot be")
     with pytest.raises(TypeError, match=message):
-        every(seconds=5) | daily(datetime.time(9))  # type: ignore[operator]
+        every(seconds=5) | daily(datetime.time(9))
     with pytest.raises(TypeError, match=message):
         daily(datetime.time(9)) | every(seconds=5)
     with pytest.raises(TypeError, match=message):
-        Ends(utc(2027, 1, 1)) | every(seconds=5)  # type: ignore[operator]
+        Ends(utc(2027, 1, 1)) | every(seconds=5)
 
 
 # daily
@@ -252,6 +252,12 @@ def test_bad_cron_text_is_a_value_error_naming_it(expr: str, reason: str) -> Non
 
 class NoOffset(datetime.tzinfo):
     def utcoffset(self, dt: datetime.datetime | None) -> None:
+        return None
+
+    def dst(self, dt: datetime.datetime | None) -> None:
+        return None
+
+    def tzname(self, dt: datetime.datetime | None) -> None:
         return None
 
 

@@ -141,7 +141,7 @@ def plan_wall(
 
     missed, latest = _latest_before(schedule, candidate, now)
     if grace is not None and now - latest > _seconds(grace):
-        return WallPlan(schedule.next_after(latest), missed)
+        return WallPlan(schedule.next_after(latest), min(missed, MAX_COUNTED))
     return WallPlan(latest, missed - 1)
 
 
@@ -168,11 +168,12 @@ def _latest_before(
     schedule: Schedule, slot: datetime.datetime, limit: datetime.datetime
 ) -> tuple[int, datetime.datetime]:
     """Count the slots from ``slot`` (itself before ``limit``) on that are before ``limit``;
-    return the count (at most `MAX_COUNTED`) and the latest of them."""
+    return the count (at most one more than `MAX_COUNTED`, since all but the latest are skipped)
+    and the latest of them."""
     count = 1
     following = schedule.next_after(slot)
     while following is not None and following < limit:
-        if count == MAX_COUNTED:
+        if count > MAX_COUNTED:
             return count, _bisect_latest(schedule, following, limit)
         count += 1
         slot = following

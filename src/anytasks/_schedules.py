@@ -65,10 +65,10 @@ class _WallClock:
 
     __slots__ = ()
 
-    def __or__(self, other: object) -> AnyOf:
+    def __or__(self, other: Schedule) -> AnyOf:
         return _union(self, other)
 
-    def __ror__(self, other: object) -> AnyOf:
+    def __ror__(self, other: Schedule) -> AnyOf:
         return _union(other, self)
 
 
