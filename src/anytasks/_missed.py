@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import math
 from collections.abc import Callable
 from typing import Literal, final, overload
@@ -330,5 +329,8 @@ def stable_offset(key: str, jitter: float) -> float:
 
         offset = stable_offset(f"cleanup@{socket.gethostname()}", 60.0)
     """
+    # hashlib loads OpenSSL (about 3 ms): only loops that ask for an offset pay for it.
+    import hashlib
+
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
     return jitter * (int.from_bytes(digest, "big") / 2**64)
