@@ -38,12 +38,16 @@ class Schedule(Protocol):
 
     Example::
 
-        class Weekdays:
+        class Weekdays:  # 09:00 UTC, Monday to Friday
             def next_after(self, after):
-                run = daily(datetime.time(9)).next_after(after)
-                while run.weekday() >= 5:
+                run = after.astimezone(datetime.timezone.utc)
+                while True:
                     run = daily(datetime.time(9)).next_after(run)
-                return run
+                    if run.weekday() < 5:
+                        return run
+
+        @loop(schedule=Weekdays() | cron("0 12 * * SAT"))
+        async def report(): ...
 
     .. versionadded:: 0.2
     """
