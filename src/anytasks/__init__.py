@@ -5,9 +5,32 @@ from ._host import BackgroundHost as BackgroundHost
 from ._host import background as background
 from ._loop import Loop as Loop
 from ._loop import loop as loop
+from ._schedules import AnyOf as AnyOf
+from ._schedules import Cron as Cron
+from ._schedules import Daily as Daily
+from ._schedules import Every as Every
+from ._schedules import Schedule as Schedule
+from ._schedules import cron as cron
+from ._schedules import daily as daily
+from ._schedules import every as every
 from ._state import LoopState as LoopState
 
-__all__ = ["BackgroundHost", "ExponentialBackoff", "Loop", "LoopState", "background", "loop"]
+__all__ = [
+    "AnyOf",
+    "BackgroundHost",
+    "Cron",
+    "Daily",
+    "Every",
+    "ExponentialBackoff",
+    "Loop",
+    "LoopState",
+    "Schedule",
+    "background",
+    "cron",
+    "daily",
+    "every",
+    "loop",
+]
 
 __version__ = "0.1.0"
 

@@ -556,6 +556,9 @@ class Loop(Generic[_P, _R]):
     def change_interval(self, *, time: datetime.time | Sequence[datetime.time]) -> None: ...
 
     @overload
+    def change_interval(self, *, cron: str, tz: datetime.tzinfo | None = None) -> None: ...
+
+    @overload
     def change_interval(self, *, schedule: AnySchedule) -> None: ...
 
     def change_interval(self, **forms: Any) -> None:
@@ -605,6 +608,12 @@ def loop(
 
 @overload
 def loop(
+    *, cron: str, tz: datetime.tzinfo | None = None, **options: Unpack[CommonKeywords]
+) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]: ...
+
+
+@overload
+def loop(
     *, schedule: AnySchedule, **options: Unpack[CommonKeywords]
 ) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]: ...
 
@@ -624,6 +633,9 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
     :param hours: hours between iterations.
     :param time: one :class:`datetime.time` or a non-empty sequence of them:
         :func:`~anytasks.daily`.
+    :param cron: a cron expression (5 fields, or 6 with seconds first):
+        :func:`~anytasks.cron`; needs ``anytasks[cron]``.
+    :param tz: the time zone of ``cron`` (a :class:`datetime.tzinfo`; default UTC).
     :param schedule: a schedule value: :func:`~anytasks.every`,
         :func:`~anytasks.daily`, or any object with a
         ``next_after(after)`` method (see :class:`~anytasks.Schedule`).

@@ -2,7 +2,8 @@
 
 Every form of schedule that ``@loop``, ``Loop(...)`` and ``change_interval`` accept is turned
 into a schedule value here, and nowhere else: ``seconds``/``minutes``/``hours`` into
-:func:`~anytasks.every`, ``time=`` into :func:`~anytasks.daily`, or ``schedule=`` as given.
+:func:`~anytasks.every`, ``time=`` into :func:`~anytasks.daily`, ``cron=`` (with ``tz=``) into
+:func:`~anytasks.cron`, or ``schedule=`` as given.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, TypedDict, final
 
 from ._schedule import normalize_times
-from ._schedules import Daily, Every, Schedule, daily, every
+from ._schedules import Every, Schedule, cron, daily, every
 
 #: What a loop runs on: the monotonic grid of :class:`Every`, or a wall-clock :class:`Schedule`.
 AnySchedule = Every | Schedule
@@ -34,7 +35,9 @@ class ScheduleKeywords(TypedDict, total=False):
     minutes: float
     hours: float
     time: datetime.time | Sequence[datetime.time] | None
-    schedule: AnySchedule
+    cron: str | None
+    tz: datetime.tzinfo | None
+    schedule: AnySchedule | None
 
 
 class LoopKeywords(CommonKeywords, ScheduleKeywords, total=False):
@@ -83,17 +86,24 @@ def parse_options(keywords: dict[str, Any]) -> LoopOptions:
 
 def parse_schedule(forms: dict[str, Any]) -> AnySchedule:
     """The schedule value of the ``seconds``/``time``/``schedule`` keywords (exactly one form)."""
-    given = [key for key, value in forms.items() if not _is_unset(key, value)]
+    given = [key for key, value in forms.items() if key != "tz" and not _is_unset(key, value)]
     interval = [key for key in given if key in _INTERVAL_KEYS]
     others = [key for key in given if key not in _INTERVAL_KEYS]
     if len(others) > 1 or (others and interval):
-        first, second = (*others, *interval)[:2]
-        if "time" in (first, second) and (interval and first == "time"):
+        if others == ["time"]:
             # The message of earlier versions, kept for code that matches on it.
             raise TypeError("cannot mix `time` with `seconds`, `minutes` or `hours`")
+        first, second = (*others, *interval)[:2]
         raise TypeError(f"cannot mix `{first}` with `{second}`: give one form of schedule")
+    if forms.get("tz") is not None and others != ["cron"]:
+        raise TypeError("`tz` goes with `cron` only (the zone of a time of day is its tzinfo)")
     if others == ["time"]:
         return daily(*normalize_times(forms["time"]))
+    if others == ["cron"]:
+        expr = forms["cron"]
+        if not isinstance(expr, str):
+            raise TypeError(f"`cron` must be a str, not {type(expr).__name__!r}")
+        return cron(expr, forms.get("tz"))
     if others == ["schedule"]:
         return check_schedule(forms["schedule"])
     return every(*(forms.get(key, 0) for key in _INTERVAL_KEYS))
@@ -108,7 +118,7 @@ def _is_unset(key: str, value: object) -> bool:
 
 def check_schedule(schedule: object) -> AnySchedule:
     """``schedule`` if it is an :class:`Every` or has ``next_after``, else a TypeError."""
-    if isinstance(schedule, (Every, Daily, Schedule)):
+    if isinstance(schedule, (Every, Schedule)):
         return schedule
     raise TypeError(
         "`schedule` must be anytasks.every(...) or an object with a next_after(after) method, "

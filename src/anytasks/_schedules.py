@@ -1,22 +1,121 @@
-"""Schedule values (placeholder until the schedules branch lands; same names and attributes)."""
+"""Schedules as values: `every`, `daily`, `cron`, their union, and the `Schedule` protocol.
+
+A schedule is a small immutable value with one pure method, ``next_after(after)``: nothing here
+reads a clock or sleeps, so DST changes and long gaps are tested without waiting. The calendar
+arithmetic for times of day lives in `anytasks._schedule`; cron expressions are evaluated by
+`cronsim <https://pypi.org/project/cronsim/>`_, imported only when a cron schedule is made.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Protocol, final, runtime_checkable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NoReturn, Protocol, cast, final, runtime_checkable
 
 from ._schedule import next_time_of_day, normalize_times, validate_interval
+
+if TYPE_CHECKING:
+    from cronsim import CronSim
+
+_UTC = datetime.timezone.utc
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=_UTC)
+_MICROSECOND = datetime.timedelta(microseconds=1)
 
 
 @runtime_checkable
 class Schedule(Protocol):
-    def next_after(self, after: datetime.datetime) -> datetime.datetime | None: ...
+    """A wall-clock schedule: anything that can say when it runs next.
+
+    ``next_after(after)`` receives an aware datetime and returns the first run time *strictly
+    after* it as an aware datetime in UTC, or ``None`` when the schedule has no more runs. It must
+    be pure (same answer for the same ``after``, no clock reads) and must answer quickly, since a
+    loop may call it many times to count slots missed during a long suspend. Passing the previous
+    result gives the next run, so a result equal to ``after`` would repeat a run.
+
+    `daily`, `cron` and ``a | b`` of schedules implement it, and so can any user object; combine a
+    user object with a built-in schedule with ``|`` in either order.
+
+    Example::
+
+        class Weekdays:  # 09:00 UTC, Monday to Friday
+            def next_after(self, after):
+                run = after.astimezone(datetime.timezone.utc)
+                while True:
+                    run = daily(datetime.time(9)).next_after(run)
+                    if run.weekday() < 5:
+                        return run
+
+        @loop(schedule=Weekdays() | cron("0 12 * * SAT"))
+        async def report(): ...
+
+    .. versionadded:: 0.2
+    """
+
+    def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
+        """Return the first run strictly after ``after`` (aware, in UTC), or ``None``."""
+        ...
+
+
+def _require_aware(after: datetime.datetime) -> None:
+    if not isinstance(after, datetime.datetime):
+        raise TypeError(f"`after` must be a datetime.datetime, not {type(after).__name__!r}")
+    if after.utcoffset() is None:
+        raise ValueError(f"`after` must be an aware datetime, got {after!r}")
+
+
+class _WallClock:
+    """``|`` for wall-clock schedules; user objects take part through ``__ror__``."""
+
+    __slots__ = ()
+
+    def __or__(self, other: Schedule) -> AnyOf:
+        return _union(self, other)
+
+    def __ror__(self, other: Schedule) -> AnyOf:
+        return _union(other, self)
+
+
+def _union(left: object, right: object) -> AnyOf:
+    parts: list[Schedule] = []
+    for side in (left, right):
+        if isinstance(side, Every):
+            _refuse_union(side)
+        if isinstance(side, AnyOf):
+            parts.extend(side.schedules)
+        elif isinstance(side, Schedule):
+            parts.append(side)
+        else:
+            raise TypeError(
+                "a schedule can only be combined with another schedule (an object with "
+                f"`next_after`), not {type(side).__name__!r}"
+            )
+    return AnyOf(tuple(parts))
+
+
+def _refuse_union(interval: Every) -> NoReturn:
+    raise TypeError(
+        f"{interval!r} is an interval on the monotonic clock and cannot be combined with "
+        "wall-clock schedules: use `daily()` or `cron()` for runs at fixed times"
+    )
 
 
 @final
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
 class Every:
+    """A run every ``interval`` seconds on the monotonic clock: the grid of ``@loop(seconds=)``.
+
+    Made by `every`. The fields keep the components as given (``every(minutes=1)`` and
+    ``every(seconds=60)`` have the same `interval` but are not equal). An interval loop counts
+    from its own start on the event loop's monotonic clock, so it is not a wall-clock `Schedule`
+    and cannot be combined with one with ``|``.
+
+    `next_after` is still offered for loops that must agree across processes (a grid aligned to
+    the Unix epoch: slot *k* is *k* times `interval` seconds after 1970-01-01 00:00 UTC).
+
+    .. versionadded:: 0.2
+    """
+
     seconds: float = 0
     minutes: float = 0
     hours: float = 0
@@ -26,21 +125,249 @@ class Every:
 
     @property
     def interval(self) -> float:
+        """The total interval in seconds."""
         return validate_interval(self.seconds, self.minutes, self.hours)
 
-
-@final
-@dataclasses.dataclass(frozen=True)
-class Daily:
-    times: tuple[datetime.time, ...]
-
     def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
-        return next_time_of_day(self.times, after)
+        """Return the first slot of the epoch-aligned grid strictly after ``after``, in UTC.
+
+        The grid is computed in whole microseconds (the resolution of `datetime.datetime`), so it
+        does not drift however far from the epoch ``after`` is.
+
+        :return: the next slot, or ``None`` when it is past `datetime.datetime.max`
+        :raises ValueError: if ``after`` is naive, or the interval rounds to zero microseconds (a
+            zero interval means "as fast as possible" and has no wall-clock slots)
+        """
+        _require_aware(after)
+        step = round(self.interval * 1_000_000)
+        if step == 0:
+            raise ValueError(f"{self!r} has no wall-clock slots: its interval is zero")
+        elapsed = (after - _EPOCH) // _MICROSECOND
+        try:
+            return _EPOCH + (elapsed // step + 1) * step * _MICROSECOND
+        except OverflowError:
+            return None
+
+    def __or__(self, other: object) -> NoReturn:
+        _refuse_union(self)
+
+    def __ror__(self, other: object) -> NoReturn:
+        _refuse_union(self)
+
+    def __repr__(self) -> str:
+        given = [
+            f"{name}={value!r}"
+            for name, value in (
+                ("seconds", self.seconds),
+                ("minutes", self.minutes),
+                ("hours", self.hours),
+            )
+            if value != 0
+        ]
+        return f"every({', '.join(given) or 'seconds=0'})"
 
 
 def every(seconds: float = 0, minutes: float = 0, hours: float = 0) -> Every:
+    """Run every ``seconds + 60 * minutes + 3600 * hours`` seconds, on the monotonic clock.
+
+    The same interval as ``@loop(seconds=..., minutes=..., hours=...)``: slots are counted from
+    the loop's start and do not drift. Only the total must be non-negative; zero runs the loop as
+    fast as possible.
+
+    Example::
+
+        every(minutes=5)  # every(minutes=5), interval 300.0
+
+    :raises TypeError: if a component is not an ``int`` or ``float``
+    :raises ValueError: if a component is NaN or infinite, or the total is negative
+
+    .. versionadded:: 0.2
+    """
     return Every(seconds, minutes, hours)
 
 
-def daily(*times: datetime.time) -> Daily:
-    return Daily(normalize_times(times))
+@final
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class Daily(_WallClock):
+    """Runs at the same times of day, each on the wall clock of its own zone.
+
+    Made by `daily`. `times` is sorted, without duplicates, naive times read as UTC. A time
+    skipped by a DST gap runs shifted by the size of the gap (02:30 on a spring-forward day in
+    America/New_York runs at 03:30 EDT); a time that happens twice at a fall-back runs once, at
+    its second occurrence.
+
+    .. versionadded:: 0.2
+    """
+
+    times: tuple[datetime.time, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "times", normalize_times(self.times))
+
+    def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
+        """Return the first of `times` strictly after ``after``, in UTC.
+
+        :return: the next run, or ``None`` when it is past `datetime.datetime.max`
+        :raises ValueError: if ``after`` is naive
+        """
+        _require_aware(after)
+        try:
+            return next_time_of_day(self.times, after)
+        except OverflowError:
+            return None
+
+    def __repr__(self) -> str:
+        return f"daily({', '.join(map(repr, self.times))})"
+
+
+def daily(*times: datetime.time | Sequence[datetime.time]) -> Daily:
+    """Run every day at each of ``times``: the schedule of ``@loop(time=...)``.
+
+    Takes the times as arguments or, like ``time=``, one sequence of them. Each time is read on
+    the wall clock of its ``tzinfo`` (naive means UTC), so a 09:00 America/New_York run stays at
+    09:00 local across DST changes; see `Daily` for gaps and folds.
+
+    Example::
+
+        daily(datetime.time(9), datetime.time(21))
+        daily([datetime.time(9, tzinfo=ZoneInfo("Asia/Seoul"))])
+
+    :raises TypeError: if an element is not a `datetime.time`
+    :raises ValueError: if no time is given
+
+    .. versionadded:: 0.2
+    """
+    given = times[0] if len(times) == 1 and not isinstance(times[0], datetime.time) else times
+    if isinstance(given, (tuple, list)) and not given:
+        raise ValueError("`daily()` needs at least one time")
+    return Daily(normalize_times(cast("Sequence[datetime.time]", given)))
+
+
+def _cronsim() -> tuple[type[CronSim], type[Exception]]:
+    # Imported here, not at the top: `import anytasks` must not need (or pay for) cronsim.
+    try:
+        from cronsim import CronSim, CronSimError
+    except ImportError:
+        raise ImportError(
+            "cron schedules need the cronsim package: install `anytasks[cron]`"
+        ) from None
+    return CronSim, CronSimError
+
+
+@final
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class Cron(_WallClock):
+    """Runs when the wall clock of `tz` matches the cron expression `expr`.
+
+    Made by `cron`, which documents the syntax. Evaluated by cronsim, which follows Debian cron
+    across DST changes for 5-field expressions with a fixed minute and hour: a time skipped by a
+    gap runs once, at the end of the gap (``30 2 * * *`` in America/New_York runs at 03:00 EDT on
+    the spring-forward day), and a time that happens twice at a fall-back runs once, at its first
+    occurrence. Expressions with ``*`` in the minute or hour field, and all 6-field expressions,
+    follow elapsed time instead: ``0 * * * *`` runs in both 02:00 hours of a fall-back night.
+
+    .. versionadded:: 0.2
+    """
+
+    expr: str
+    tz: datetime.tzinfo = _UTC
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.expr, str):
+            raise TypeError(f"`cron` must be a str, not {type(self.expr).__name__!r}")
+        if not isinstance(self.tz, datetime.tzinfo):
+            raise TypeError(f"`tz` must be a datetime.tzinfo, not {type(self.tz).__name__!r}")
+        if datetime.datetime(2000, 1, 1, tzinfo=self.tz).utcoffset() is None:
+            raise ValueError(f"`tz` must give a UTC offset, got {self.tz!r}")
+        cron_sim, error = _cronsim()
+        try:
+            cron_sim(self.expr, datetime.datetime(2000, 1, 1, tzinfo=self.tz))
+        except error as exc:
+            raise ValueError(f"`cron` expression {self.expr!r} is invalid: {exc}") from None
+
+    def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
+        """Return the first match strictly after ``after``, in UTC.
+
+        :return: the next run, or ``None`` if cronsim finds none within 50 years (``0 0 30 2 *``
+            is refused by `cron` instead) or it is past `datetime.datetime.max`
+        :raises ValueError: if ``after`` is naive
+        """
+        _require_aware(after)
+        cron_sim, _ = _cronsim()
+        runs = cron_sim(self.expr, after.astimezone(self.tz))
+        try:
+            while True:
+                run = next(runs).astimezone(_UTC)
+                # cronsim walks wall-clock time for fixed-time expressions and so forgets which
+                # side of a fall-back `after` was on: from 02:10 CET (the second 02:10) it offers
+                # 02:30 CEST, which is earlier. Walking on gives the next day's run.
+                if run > after:
+                    return run
+        except (StopIteration, OverflowError):
+            return None
+
+    def __repr__(self) -> str:
+        if self.tz is _UTC:
+            return f"cron({self.expr!r})"
+        return f"cron({self.expr!r}, tz={self.tz!r})"
+
+
+def cron(expr: str, tz: datetime.tzinfo | None = None) -> Cron:
+    """Run when the wall clock of ``tz`` matches the cron expression ``expr``.
+
+    ``expr`` has 5 fields (minute, hour, day of month, month, day of week) or 6 with a leading
+    seconds field, as read by cronsim: numbers, names (``MON``, ``JAN``), ``*``, ranges, lists and
+    steps, ``L`` and ``LW`` in the day of month, ``L`` and ``#`` in the day of week. As in Debian
+    cron, when both day fields are restricted a day matching either runs; when one starts with
+    ``*``, both must match. See `Cron` for DST changes. Needs the ``anytasks[cron]`` extra.
+
+    Example::
+
+        cron("*/15 9-17 * * MON-FRI", tz=ZoneInfo("Europe/Berlin"))
+
+    :param tz: the zone whose wall clock is read; ``None`` means UTC
+    :raises ImportError: if cronsim is not installed
+    :raises TypeError: if ``expr`` is not a ``str`` or ``tz`` is not a `datetime.tzinfo`
+    :raises ValueError: if ``expr`` is not a valid cron expression
+
+    .. versionadded:: 0.2
+    """
+    return Cron(expr, _UTC if tz is None else tz)
+
+
+@final
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class AnyOf(_WallClock):
+    """Runs whenever any of `schedules` runs: the result of ``a | b``.
+
+    Made by ``|`` on wall-clock schedules; nested unions are flattened and equal parts kept once.
+    A time at which several parts run is one run. The union ends (`next_after` returns ``None``)
+    only when every part has ended.
+
+    Example::
+
+        daily(datetime.time(9)) | cron("0 */4 * * SAT,SUN")
+
+    .. versionadded:: 0.2
+    """
+
+    schedules: tuple[Schedule, ...]
+
+    def __post_init__(self) -> None:
+        unique: list[Schedule] = []
+        for part in self.schedules:
+            if part not in unique:
+                unique.append(part)
+        object.__setattr__(self, "schedules", tuple(unique))
+
+    def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
+        """Return the earliest of the parts' next runs strictly after ``after``, in UTC.
+
+        :raises ValueError: if ``after`` is naive
+        """
+        _require_aware(after)
+        runs = [run for part in self.schedules if (run := part.next_after(after)) is not None]
+        return min(runs).astimezone(_UTC) if runs else None
+
+    def __repr__(self) -> str:
+        return " | ".join(map(repr, self.schedules))
