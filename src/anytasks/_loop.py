@@ -29,7 +29,8 @@ from typing import (
 import anyio
 from anyio.abc import TaskStatus
 
-from ._backend import running_asyncio_loop
+from ._backend import running_asyncio_loop, wall_now
+from ._cadence import preview
 from ._cancellation import new_fallback_task
 from ._handled import check_exception_types, default_exception_types
 from ._host import current_host_task_group
@@ -279,6 +280,43 @@ class Loop(Generic[_P, _R]):
         run = self._run
         return None if run is None else run.next_iteration()
 
+    @property
+    def skipped(self) -> int:
+        """How many due iterations the current run has skipped; 0 when not running.
+
+        Skipped are the slots dropped by ``overrun="skip"``, ``"coalesce"`` or ``grace``, and
+        those that came due while the loop was paused.
+
+        .. versionadded:: 0.2
+        """
+        run = self._run
+        return 0 if run is None else run.skipped
+
+    def preview(self, n: int = 5) -> list[datetime.datetime]:
+        """The next ``n`` times the loop will run, as aware UTC datetimes, without running it.
+
+        For a running loop, from its next iteration on (jitter included once drawn); for an
+        interval loop that is not running, from now, as if it were started now. Fewer than
+        ``n`` if the schedule ends first.
+
+        :raises ValueError: if ``n`` is negative.
+
+        .. versionadded:: 0.2
+        """
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"`n` must be an int, not {type(n).__name__!r}")
+        if n < 0:
+            raise ValueError(f"`n` must be non-negative, got {n!r}")
+        return preview(self._options.schedule, n, now=wall_now(), next_due=self.next_iteration)
+
+    def is_paused(self) -> bool:
+        """Whether :meth:`pause` holds the loop (until :meth:`resume` or the run's end).
+
+        .. versionadded:: 0.2
+        """
+        run = self._run
+        return run is not None and run.paused
+
     def is_running(self) -> bool:
         """Whether the loop has been started and has not ended yet."""
         return self._run is not None
@@ -424,6 +462,30 @@ class Loop(Generic[_P, _R]):
         if run is not None:
             self._check_thread(run, "cancel")
             run.cancel()
+
+    def pause(self) -> None:
+        """Run no more iterations until :meth:`resume`; the slots that come due are skipped.
+
+        The loop keeps its grid: after :meth:`resume` it runs at the first slot still to come
+        (counted in :attr:`skipped` are those it let pass). Called in the body, it takes
+        effect once the iteration has returned. Does nothing if the loop is not running.
+
+        .. versionadded:: 0.2
+        """
+        run = self._run
+        if run is not None:
+            self._check_thread(run, "pause")
+            run.pause()
+
+    def resume(self) -> None:
+        """Undo :meth:`pause`: the loop runs again from its next slot on.
+
+        .. versionadded:: 0.2
+        """
+        run = self._run
+        if run is not None:
+            self._check_thread(run, "resume")
+            run.resume()
 
     def restart(self, *args: _P.args, **kwargs: _P.kwargs) -> None:
         """Cancel the running loop, let :meth:`after_loop` finish, and start it again.
@@ -643,6 +705,17 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
     :param reconnect: retry the iteration with exponential backoff when the body
         raises a handled exception (see :meth:`Loop.add_exception_type`).
     :param name: the name used for the task and in log messages.
+    :param overrun: what happens to slots missed while the body ran long or the
+        machine was suspended: ``"burst"`` runs them back to back (the default of
+        intervals), ``"skip"`` drops them and waits for the next slot to come,
+        ``"coalesce"`` runs once for all of them (the default of wall-clock
+        schedules).
+    :param grace: a slot that could only start more than ``grace`` seconds late is
+        skipped; ``None`` (the default) for no limit.
+    :param jitter: each run starts a uniformly random ``[0, jitter)`` seconds after its
+        slot, never at or past the next slot; the grid does not move.
+    :param random: where jitter draws from: a function returning a float in ``[0, 1)``,
+        such as ``random.Random(seed).random``; default :func:`random.random`.
     :raises TypeError: for arguments of the wrong type, two forms of schedule
         mixed, or a decorated object that is not a coroutine function.
     :raises ValueError: for a negative, NaN or infinite interval, an empty

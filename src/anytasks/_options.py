@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypedDict, final
 
+from ._missed import Overrun, check_grace, check_jitter, check_overrun
 from ._schedule import normalize_times
 from ._schedules import Every, Schedule, cron, daily, every
 
@@ -26,6 +27,10 @@ class CommonKeywords(TypedDict, total=False):
     count: int | None
     reconnect: bool
     name: str | None
+    overrun: Overrun | None
+    grace: float | None
+    jitter: float
+    random: Callable[[], float] | None
 
 
 class ScheduleKeywords(TypedDict, total=False):
@@ -59,6 +64,19 @@ class LoopOptions:
     reconnect: bool = True
     # None: named after the function, which the options do not know.
     name: str | None = None
+    # None: the default of the kind of schedule (see `overrun_policy`).
+    overrun: Overrun | None = None
+    grace: float | None = None
+    jitter: float = 0.0
+    # Where jitter draws from; None: the backend's (seeded under anytasks.testing).
+    random: Callable[[], float] | None = None
+
+    @property
+    def overrun_policy(self) -> Overrun:
+        """``overrun``, or its default: ``"burst"`` for intervals, ``"coalesce"`` otherwise."""
+        if self.overrun is not None:
+            return self.overrun
+        return "burst" if isinstance(self.schedule, Every) else "coalesce"
 
     def replace(self, **changes: Any) -> LoopOptions:
         """A copy with ``changes``, each checked as :func:`parse_options` checks it."""
@@ -79,6 +97,14 @@ def parse_options(keywords: dict[str, Any]) -> LoopOptions:
         raise TypeError(f"@loop() got an unexpected keyword argument {unknown[0]!r}")
     common = {key: keywords[key] for key in _COMMON_KEYS & set(keywords)}
     forms = {key: keywords[key] for key in _SCHEDULE_KEYS & set(keywords)}
+    if common.get("overrun") is not None:
+        common["overrun"] = check_overrun(common["overrun"])
+    if "grace" in common:
+        common["grace"] = check_grace(common["grace"])
+    if "jitter" in common:
+        common["jitter"] = check_jitter(common["jitter"])
+    if common.get("random") is not None and not callable(common["random"]):
+        raise TypeError(f"`random` must be callable, not {type(common['random']).__name__!r}")
     options = LoopOptions(parse_schedule(forms), **common)
     check_common(options.count, options.reconnect, options.name)
     return options

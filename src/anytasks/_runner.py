@@ -12,24 +12,24 @@ one per run and passes the controls on to it.
 from __future__ import annotations
 
 import datetime
-import functools
 import logging
+import random
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 import anyio.lowlevel
 from anyio.abc import TaskStatus
 
 from . import _backend
-from ._backoff import ExponentialBackoff
+from ._cadence import Cadence
 from ._cancellation import call_shielded, cancellation_requested
-from ._handled import is_handled
+from ._missed import Overrun
 from ._options import LoopOptions
-from ._schedules import Every, Schedule
+from ._schedules import Every
 from ._state import LoopState, check_transition, sticky
 
 if TYPE_CHECKING:
@@ -43,11 +43,6 @@ _S = LoopState
 # Typed as the enum, not as its literal member: the state changes under the runner's feet
 # while it awaits, which narrowing on a literal would hide from the type checkers.
 _STOPPING: LoopState = LoopState.STOPPING
-
-# Time-of-day waits re-read the wall clock this often, so that a clock change or a
-# suspended machine delays a daily run by at most this much.
-_WALL_CLOCK_RECHECK = 60.0
-_ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 
 # The run whose body or hooks the calling task is in, and that task's id: join() from there,
 # which would wait for itself forever, fails instead. (The id, because tasks that the body
@@ -72,7 +67,7 @@ def _reraise(exc: BaseException) -> NoReturn:
         exc.__context__ = context
 
 
-class Runner:
+class Runner(Cadence):
     """The state of one started loop, from ``start()``/``run()`` until it has ended.
 
     A restart keeps the runner (so ``join()`` waits across it) and replaces the cancel scope.
@@ -80,25 +75,15 @@ class Runner:
 
     __slots__ = (
         "cancelled",
-        "count",
-        "current_loop",
         "failure",
         "finished",
-        "interval",
-        "last_target",
         "loop",
-        "next_deadline",
-        "next_target",
         "options",
-        "primitives",
-        "replan",
         "restart_with",
         "scope",
         "state",
         "task",
         "thread",
-        "wake",
-        "wall_offset",
     )
 
     def __init__(self, loop: Loop[Any, Any]) -> None:
@@ -107,6 +92,12 @@ class Runner:
         self.options: LoopOptions = loop._options
         self.count: int | None = None
         self.interval: float | None = None  # None: a wall-clock schedule
+        self.overrun: Overrun = "burst"
+        self.grace: float | None = None
+        self.jitter = 0.0
+        self.random: Callable[[], float] = random.random
+        self.wake: Callable[[], None] | None = None
+        self.replan = False
         self.apply(loop._options)
         self.state = _S.STARTING
         self.scope = anyio.CancelScope()
@@ -115,10 +106,10 @@ class Runner:
         # Made by the first join(): an event costs more memory than the rest of
         # an idle loop's state, and most loops are never joined.
         self.finished: anyio.Event | None = None
-        # Set while waiting between iterations, so that stop() and
+        # wake is set while waiting between iterations, so that stop(), pause() and
         # change_interval() can end the wait without touching the body.
-        self.wake: Callable[[], None] | None = None
-        self.replan = False
+        self.paused = False
+        self.skipped = 0
         self.primitives: _backend.Primitives | None = None
         self.restart_with: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         self.task: asyncio.Task[None] | None = None
@@ -178,11 +169,25 @@ class Runner:
         self.cancelled = True
         self.scope.cancel()
 
+    def pause(self) -> None:
+        self.paused = True
+        if self.wake is not None:
+            self.wake()
+
+    def resume(self) -> None:
+        self.paused = False
+        if self.wake is not None:
+            self.wake()
+
     def apply(self, options: LoopOptions) -> None:
         """Take new options; a new schedule is planned anew from the wait in progress."""
         schedule_changed = options.schedule is not self.options.schedule
         self.options = options
         self.count = options.count
+        self.overrun = options.overrun_policy
+        self.grace = options.grace
+        self.jitter = options.jitter
+        self.random = options.random or random.random
         schedule = options.schedule
         self.interval = schedule.interval if isinstance(schedule, Every) else None
         if schedule_changed:
@@ -262,6 +267,7 @@ class Runner:
         way of recovering).
         """
         self.current_loop = 0
+        self.skipped = 0
         self.cancelled = False
         self.last_target = None
         self.failure = None
@@ -332,138 +338,3 @@ class Runner:
         # On asyncio this is a task of its own, which join() must know as the loop's.
         current_run.set((self, anyio.get_current_task().id))
         await self.loop._call_hook(self.loop._after_loop)
-
-    # -- iterating ----------------------------------------------------------------------
-
-    async def _iterate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if self.state is _STOPPING:
-            return
-        primitives = self.primitives = _backend.bind_primitives()
-        current_time, checkpoint = primitives.current_time, primitives.checkpoint
-        scheduled = current_time()
-        self.wall_offset = _backend.wall_now().timestamp() - scheduled
-        if self.interval is None:
-            waited = await self._wait_for_next(scheduled)
-            if waited is None:
-                return
-            scheduled = waited
-        body = self.loop._body
-        # Bound once: the iterations do not thread the arguments through again.
-        call: Callable[[], Awaitable[Any]] = (
-            functools.partial(body, *args, **kwargs) if args or kwargs else body
-        )
-        backoff: ExponentialBackoff[Literal[False]] | None = None
-        while True:
-            if self.state is not _S.RUNNING:
-                self.enter(_S.RUNNING)
-            interval = self.interval
-            if interval is not None:
-                self.next_deadline = scheduled + interval
-            else:
-                self._plan_next_wall_time()
-            while True:
-                try:
-                    await call()
-                    break
-                except Exception as exc:
-                    loop = self.loop
-                    if not (loop.reconnect and is_handled(exc, loop._exception_types)):
-                        raise
-                    if backoff is None:
-                        backoff = ExponentialBackoff(clock=current_time)
-                    delay = backoff.delay()
-                    logger.warning(
-                        "Handled exception in loop %r; retrying in %.2f seconds",
-                        loop.name,
-                        delay,
-                        exc_info=exc,
-                    )
-                    # Not interruptible by stop(): the retries belong to this iteration.
-                    self.enter(_S.BACKING_OFF)
-                    await anyio.sleep(delay)
-                    self.enter(_S.RUNNING)
-            self.current_loop += 1
-            if self.current_loop == self.count or self.state is _STOPPING:
-                return
-            interval = self.interval
-            if interval is not None and not self.replan:
-                deadline = scheduled + interval
-                if deadline <= current_time():
-                    # Behind schedule (or a zero interval): run again at once, but let
-                    # other tasks and cancellation in first.
-                    await checkpoint()
-                    if self.state is _STOPPING:
-                        return
-                    if not self.replan:
-                        scheduled = deadline
-                        continue
-            # On schedule, or change_interval() since the iteration began: plan anew.
-            waited = await self._wait_for_next(scheduled)
-            if waited is None:
-                return
-            scheduled = waited
-
-    def _plan_next_wall_time(self) -> None:
-        """Record, for next_iteration, which wall-clock time follows the one running now."""
-        schedule = self.options.schedule
-        assert not isinstance(schedule, Every)
-        now = _backend.wall_now()
-        after = now if self.last_target is None else max(now, self.last_target)
-        self.next_target = schedule.next_after(after)
-
-    async def _wait_for_next(self, scheduled: float) -> float | None:
-        """Wait for the next iteration; return its scheduled start, or None if stopped.
-
-        ``scheduled`` is the monotonic start of the last iteration (or of the
-        wait, before the first iteration of a wall-clock loop). Re-plans whenever
-        change_interval() interrupts the wait.
-        """
-        primitives = self.primitives
-        assert primitives is not None
-        while True:
-            replanned = self.replan
-            self.replan = False
-            self.enter(_S.WAITING)
-            interval, schedule = self.interval, self.options.schedule
-            if interval is not None:
-                deadline = scheduled + interval
-                if replanned:
-                    # After change_interval() the new interval counts from the last
-                    # iteration's start, with at most one run at once: not a burst of
-                    # every slot of the new grid since then.
-                    deadline = max(deadline, primitives.current_time())
-                self.next_deadline = deadline
-                self.next_target = None
-                await primitives.sleep_until(deadline, self)
-            else:
-                assert not isinstance(schedule, Every)
-                if not await self._sleep_until_wall_time(schedule, primitives):
-                    return None  # the schedule has no more times
-                deadline = primitives.current_time()
-            if self.state is _STOPPING:
-                return None
-            if not self.replan:
-                return deadline
-
-    async def _sleep_until_wall_time(
-        self, schedule: Schedule, primitives: _backend.Primitives
-    ) -> bool:
-        now = _backend.wall_now()
-        # Missed times are skipped rather than replayed: after a suspend or a
-        # clock jump, a daily loop should run once, not once per missed day. A loop
-        # that starts exactly on one of its times runs at once, as in discord.py.
-        last = self.last_target
-        target: datetime.datetime | None = schedule.next_after(
-            now - _ONE_MICROSECOND if last is None else max(now, last)
-        )
-        self.next_target = target
-        if target is None:
-            return False
-        while not (self.replan or self.state is _STOPPING):
-            remaining = (target - _backend.wall_now()).total_seconds()
-            if remaining <= 0:
-                self.last_target = target
-                return True
-            chunk = min(remaining, _WALL_CLOCK_RECHECK)
-            await primitives.sleep_until(primitives.current_time() + chunk, self)
-        return True

@@ -1,0 +1,319 @@
+"""When a running loop iterates: the iteration loop, the waits, missed slots, jitter and pauses.
+
+:class:`Cadence` is the part of a :class:`~anytasks._runner.Runner` that follows the schedule.
+Interval loops keep to a grid on the event loop's monotonic clock (each iteration's due time is
+the previous one's plus the interval, so nothing drifts); wall-clock schedules are asked for
+their next time and waited for in chunks of at most a minute of the wall clock, so that a clock
+change or a suspended machine is noticed. What happens to slots that were missed is decided by
+the pure functions of ``_missed``.
+"""
+
+# Part of the Runner, split out so each file answers one question; it reads the Loop's
+# underscored fields by design.
+# pyright: reportPrivateUsage=false
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+
+from . import _backend
+from ._backoff import ExponentialBackoff
+from ._handled import is_handled
+from ._missed import Overrun, jittered, plan_interval, plan_wall
+from ._options import AnySchedule, LoopOptions
+from ._schedules import Every, Schedule
+from ._state import LoopState
+
+if TYPE_CHECKING:
+    from ._loop import Loop
+
+logger = logging.getLogger("anytasks")
+
+_S = LoopState
+# Typed as the enum, not as its literal member: the state changes under the loop's feet while
+# it awaits, which narrowing on a literal would hide from the type checkers.
+_STOPPING: LoopState = LoopState.STOPPING
+
+# Wall-clock waits re-read the wall clock this often, so that a clock change or a suspended
+# machine delays a run by at most this much.
+_WALL_CLOCK_RECHECK = 60.0
+_PAUSE_STEP = 3600.0
+_ONE_MICROSECOND = datetime.timedelta(microseconds=1)
+_UTC = datetime.timezone.utc
+
+
+class Cadence:
+    """The iterations of one run, on its schedule (a base of :class:`Runner`)."""
+
+    __slots__ = (
+        "count",
+        "current_loop",
+        "grace",
+        "interval",
+        "jitter",
+        "last_target",
+        "next_deadline",
+        "next_target",
+        "overrun",
+        "paused",
+        "primitives",
+        "random",
+        "replan",
+        "skipped",
+        "wake",
+        "wall_offset",
+    )
+
+    # The Runner's, read here.
+    loop: Loop[Any, Any]
+    state: LoopState
+    options: LoopOptions
+    # This part's own (the slots above).
+    interval: float | None
+    count: int | None
+    overrun: Overrun
+    grace: float | None
+    jitter: float
+    random: Callable[[], float]
+    current_loop: int
+    skipped: int
+    paused: bool
+    replan: bool
+    wake: Callable[[], None] | None
+    primitives: _backend.Primitives | None
+    next_deadline: float | None
+    next_target: datetime.datetime | None
+    last_target: datetime.datetime | None
+    wall_offset: float
+
+    def enter(self, new: LoopState) -> None:
+        raise NotImplementedError
+
+    async def _iterate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if self.state is _STOPPING:
+            return
+        primitives = self.primitives = _backend.bind_primitives()
+        current_time, checkpoint = primitives.current_time, primitives.checkpoint
+        scheduled = current_time()
+        self.wall_offset = _backend.wall_now().timestamp() - scheduled
+        if self.interval is None:
+            waited = await self._wait_for_next(scheduled)
+            if waited is None:
+                return
+            scheduled = waited
+        body = self.loop._body
+        # Bound once: the iterations do not thread the arguments through again.
+        call: Callable[[], Awaitable[Any]] = (
+            functools.partial(body, *args, **kwargs) if args or kwargs else body
+        )
+        backoff: ExponentialBackoff[Literal[False]] | None = None
+        while True:
+            if self.state is not _S.RUNNING:
+                self.enter(_S.RUNNING)
+            interval = self.interval
+            if interval is not None:
+                self.next_deadline = scheduled + interval
+            else:
+                self._plan_next_wall_time()
+            while True:
+                try:
+                    await call()
+                    break
+                except Exception as exc:
+                    owner: Loop[Any, Any] = self.loop
+                    if not (owner.reconnect and is_handled(exc, owner._exception_types)):
+                        raise
+                    if backoff is None:
+                        backoff = ExponentialBackoff(clock=current_time)
+                    delay = backoff.delay()
+                    logger.warning(
+                        "Handled exception in loop %r; retrying in %.2f seconds",
+                        owner.name,
+                        delay,
+                        exc_info=exc,
+                    )
+                    # Not interruptible by stop(): the retries belong to this iteration.
+                    self.enter(_S.BACKING_OFF)
+                    await anyio.sleep(delay)
+                    self.enter(_S.RUNNING)
+            self.current_loop += 1
+            if self.current_loop == self.count or self.state is _STOPPING:
+                return
+            interval = self.interval
+            if interval is not None and not (self.replan or self.paused):
+                due = scheduled + interval
+                if due <= current_time() and (self.overrun != "burst" or self.grace is not None):
+                    due = self._plan_missed(scheduled, interval, current_time())
+                if due <= current_time():
+                    # Behind schedule (or a zero interval): run again at once, but let
+                    # other tasks and cancellation in first.
+                    await checkpoint()
+                    if self.state is _STOPPING:
+                        return
+                    if not (self.replan or self.paused):
+                        scheduled = due
+                        continue
+                else:
+                    scheduled = due - interval
+            # On schedule, or change_interval() or pause() since the iteration began.
+            waited = await self._wait_for_next(scheduled)
+            if waited is None:
+                return
+            scheduled = waited
+
+    def _plan_missed(self, scheduled: float, interval: float, now: float) -> float:
+        """The due time of the slot to run after the one due at ``scheduled``, now behind."""
+        plan = plan_interval(scheduled, interval, 0, now, self.overrun, self.grace)
+        self.skipped += plan.skipped
+        return plan.due
+
+    def _plan_next_wall_time(self) -> None:
+        """Record, for next_iteration, which wall-clock time follows the one running now."""
+        schedule = self.options.schedule
+        assert not isinstance(schedule, Every)
+        now = _backend.wall_now()
+        after = now if self.last_target is None else max(now, self.last_target)
+        self.next_target = schedule.next_after(after)
+
+    async def _wait_for_next(self, scheduled: float) -> float | None:
+        """Wait for the next iteration; return its due time, or None if the run ends.
+
+        ``scheduled`` is the monotonic due time of the last iteration (or the start of the
+        wait, before the first iteration of a wall-clock loop). Plans again whenever
+        change_interval() or resume() interrupts the wait.
+        """
+        primitives = self.primitives
+        assert primitives is not None
+        while True:
+            if self.paused:
+                scheduled = await self._wait_paused(scheduled, primitives)
+                if self.state is _STOPPING:
+                    return None
+                continue
+            replanned = self.replan
+            self.replan = False
+            self.enter(_S.WAITING)
+            interval, schedule = self.interval, self.options.schedule
+            if interval is not None:
+                due = scheduled + interval
+                if replanned:
+                    # After change_interval() the new interval counts from the last
+                    # iteration's due time, with at most one run at once: not a burst of
+                    # every slot of the new grid since then.
+                    due = max(due, primitives.current_time())
+                start = due
+                if self.jitter:
+                    start = jittered(due, due + interval, self.jitter, self.random)
+                self.next_deadline = start
+                self.next_target = None
+                await primitives.sleep_until(start, self)
+            else:
+                assert not isinstance(schedule, Every)
+                if not await self._sleep_until_wall_time(schedule, primitives):
+                    return None  # the schedule has no more times
+                due = primitives.current_time()
+            if self.state is _STOPPING:
+                return None
+            if not (self.replan or self.paused):
+                return due
+
+    async def _sleep_until_wall_time(
+        self, schedule: Schedule, primitives: _backend.Primitives
+    ) -> bool:
+        """Wait for the next slot of ``schedule``; False if it has none; returns early on
+        change_interval(), pause() or stop()."""
+        while True:
+            now = _backend.wall_now()
+            plan = plan_wall(schedule, self.last_target, now, self.overrun, self.grace)
+            self.skipped += plan.skipped
+            slot = plan.slot
+            if slot is None:
+                self.next_target = None
+                return False
+            start = slot
+            if self.jitter:
+                start = jittered(slot, schedule.next_after(slot), self.jitter, self.random)
+            self.next_target = start
+            while not (self.replan or self.paused or self.state is _STOPPING):
+                now = _backend.wall_now()
+                remaining = (start - now).total_seconds()
+                if remaining <= 0:
+                    break
+                chunk = min(remaining, _WALL_CLOCK_RECHECK)
+                await primitives.sleep_until(primitives.current_time() + chunk, self)
+            else:
+                return True
+            if self.grace is not None and (now - start).total_seconds() > self.grace:
+                # Woke long after the slot (a suspended machine): plan again, which
+                # drops this slot as too late.
+                self.last_target = slot
+                self.skipped += 1
+                continue
+            self.last_target = slot
+            return True
+
+    async def _wait_paused(self, scheduled: float, primitives: _backend.Primitives) -> float:
+        """Wait while paused; count the slots that came due meanwhile; return the last one.
+
+        The loop goes on on the same grid: the next iteration is the first slot after the
+        resume.
+        """
+        self.enter(_S.PAUSED)
+        self.next_deadline = None
+        self.next_target = None
+        while self.paused and self.state is not _STOPPING:
+            # In long steps rather than forever: a virtual clock jumps to the next timer.
+            await primitives.sleep_until(primitives.current_time() + _PAUSE_STEP, self)
+        interval = self.interval
+        if interval is not None:
+            if interval > 0:
+                missed = int((primitives.current_time() - scheduled) // interval)
+                self.skipped += missed
+                scheduled += missed * interval
+            return scheduled
+        schedule = self.options.schedule
+        assert not isinstance(schedule, Every)
+        # Every slot that came due while paused is skipped; the next one runs.
+        plan = plan_wall(schedule, self.last_target, _backend.wall_now(), "skip", None)
+        self.skipped += plan.skipped
+        if plan.slot is not None:
+            self.last_target = plan.slot - _ONE_MICROSECOND
+        return scheduled
+
+
+def preview(
+    schedule: AnySchedule,
+    n: int,
+    *,
+    now: datetime.datetime,
+    next_due: datetime.datetime | None,
+) -> list[datetime.datetime]:
+    """The next ``n`` run times of ``schedule`` (aware UTC), the first being ``next_due``.
+
+    For an interval without a known next due time, the first run is ``now`` (a loop runs at
+    once when started); for a wall-clock schedule, its first time at or after ``now``.
+    """
+    times: list[datetime.datetime] = []
+    if isinstance(schedule, Every):
+        step = datetime.timedelta(seconds=schedule.interval)
+        moment = next_due if next_due is not None else now
+        for _ in range(n):
+            times.append(moment.astimezone(_UTC))
+            try:
+                moment += step
+            except OverflowError:
+                break
+        return times
+    moment_or_none = (
+        next_due if next_due is not None else schedule.next_after(now - _ONE_MICROSECOND)
+    )
+    while moment_or_none is not None and len(times) < n:
+        times.append(moment_or_none.astimezone(_UTC))
+        moment_or_none = schedule.next_after(moment_or_none)
+    return times
