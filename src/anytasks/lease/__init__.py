@@ -64,4 +64,4 @@ __all__ = [
 
 for _name in ("Grant", "Lease", "LeaseUnavailable", "MemoryLease", "PostgresLease", "RedisLease"):
     globals()[_name].__module__ = __name__
-del _name  # pyright: ignore[reportPossiblyUnboundVariable]
+del _name

@@ -69,7 +69,8 @@ class MemoryLease:
         return _registry.setdefault(self._key, _State())
 
     def _held_by(self, state: _State, grant: Grant, now: float) -> bool:
-        return state.holder == grant.holder and state.token == grant.token and now < state.expires_at
+        same = state.holder == grant.holder and state.token == grant.token
+        return same and now < state.expires_at
 
     async def acquire(self, holder: str) -> Grant | None:
         """See :meth:`Lease.acquire`."""

@@ -8,13 +8,14 @@ so it works through PgBouncer in transaction mode.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, final
 
 import anyio
-import anyio.lowlevel
+import anyio.to_thread
 
 from ._common import (
     Grant,
@@ -29,7 +30,7 @@ from ._common import valid_until as _valid_until
 
 if TYPE_CHECKING:
     import psycopg
-    from typing_extensions import Self
+    from typing_extensions import LiteralString, Self
 
 #: The table that :class:`PostgresLease` uses (``{table}`` is its name): run it in a
 #: migration, or let the first use (or :meth:`PostgresLease.create_table`) run it.
@@ -80,6 +81,10 @@ def _utc(value: datetime.datetime | None) -> datetime.datetime | None:
     return None if value is None else value.astimezone(datetime.timezone.utc)
 
 
+def _nothing(conn: psycopg.Connection[Any]) -> None:
+    """Work for a call that only needs the connection (and so the table)."""
+
+
 @final
 class PostgresLease:
     """A lease stored as one row of a PostgreSQL table (PostgreSQL 9.5 or later).
@@ -88,7 +93,10 @@ class PostgresLease:
     it does not exist; create it in a migration instead with that SQL or
     ``await lease.create_table()`` if the application's role may not create tables. Expiry is
     decided by the server's ``clock_timestamp()`` only. The fencing token is a per-key counter
-    that the statement taking the lease over increments, so it is as durable as the row.
+    that the statement taking the lease over increments, so it is as durable as the row: keep
+    ``synchronous_commit`` on (the default) for these statements, since with it off a server
+    crash can forget the latest grants and hand a token out again. Point a lease at the
+    primary: a replica answers reads only.
 
     One connection per lease object, in autocommit mode, opened on first use and driven
     through :func:`anyio.to_thread.run_sync`; it is closed by ``aclose()`` or at the end of
@@ -106,9 +114,7 @@ class PostgresLease:
 
     __slots__ = ("_conn", "_dsn", "_key", "_lock", "_sql", "_table", "_table_ready", "_ttl")
 
-    def __init__(
-        self, dsn: str, *, key: str, ttl: float, table: str = "anytasks_lease"
-    ) -> None:
+    def __init__(self, dsn: str, *, key: str, ttl: float, table: str = "anytasks_lease") -> None:
         for name, value in [("dsn", dsn), ("table", table)]:
             if not isinstance(value, str):
                 raise TypeError(f"`{name}` must be a str, not {value!r}")
@@ -160,20 +166,21 @@ class PostgresLease:
 
     async def create_table(self) -> None:
         """Create the lease table if it does not exist (what the first use does anyway)."""
-        await self._call(lambda conn: None)
+        await self._call(_nothing)
 
     def _statements(self) -> dict[str, Any]:
         if not self._sql:
             from psycopg import sql
 
             table = sql.Identifier(*self._table.split("."))
-            for name, text in [
+            statements: list[tuple[str, LiteralString]] = [
                 ("table", TABLE_SQL),
                 ("acquire", _ACQUIRE),
                 ("renew", _RENEW),
                 ("release", _RELEASE),
                 ("record_slot", _RECORD_SLOT),
-            ]:
+            ]
+            for name, text in statements:
                 self._sql[name] = sql.SQL(text).format(table=table)
         return self._sql
 
@@ -190,11 +197,9 @@ class PostgresLease:
                 application_name="anytasks lease",
             )
         if not self._table_ready:
-            try:
+            # Two sessions creating the table at once: the other one won.
+            with contextlib.suppress(psycopg.errors.UniqueViolation):
                 self._conn.execute(self._statements()["table"])
-            except psycopg.errors.UniqueViolation:
-                # Two sessions creating the table at once: the other one won.
-                pass
             self._table_ready = True
         return self._conn
 

@@ -167,6 +167,7 @@ class RedisLease:
         if self._stack is not None:
             raise RuntimeError(f"{self!r} cannot be entered twice")
         import coredis
+        from coredis.exceptions import ConnectionError as RedisConnectionError
         from coredis.retry import NoRetryPolicy
 
         timeout = max(self._ttl, 1.0)
@@ -182,7 +183,7 @@ class RedisLease:
         stack = AsyncExitStack()
         try:
             await stack.enter_async_context(client)
-        except (coredis.exceptions.ConnectionError, OSError) as exc:
+        except (RedisConnectionError, OSError) as exc:
             raise LeaseUnavailable(f"{self!r} could not connect: {exc}") from exc
         self._stack = stack
         self._client = client
@@ -218,11 +219,13 @@ class RedisLease:
     async def _run(self, name: str, args: list[str | int]) -> Any:
         if self._client is None:
             raise RuntimeError(f"{self!r} must be used inside `async with lease:`")
-        import coredis
+        from coredis.exceptions import ConnectionError as RedisConnectionError
 
+        # The replies are Lua tables of strings and integers, read by the callers.
+        script: Any = self._scripts[name]
         try:
-            return await self._scripts[name](keys=self._keys, args=args)
-        except (coredis.exceptions.ConnectionError, TimeoutError, OSError) as exc:
+            return await script(keys=self._keys, args=args)
+        except (RedisConnectionError, TimeoutError, OSError) as exc:
             raise LeaseUnavailable(f"{self!r}: {name} failed: {exc!r}") from exc
 
     async def acquire(self, holder: str) -> Grant | None:
