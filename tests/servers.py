@@ -201,9 +201,7 @@ def _has_user(name: str) -> bool:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    binary = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
-    )
+    binary = shutil.which("redis-server")
     if binary is None:
         _missing("redis-server was not found")
     assert binary is not None

@@ -10,6 +10,7 @@ import datetime
 import itertools
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -383,3 +384,53 @@ def test_processes_competing_for_one_key_never_overlap(
         same_holder = later[3] == earlier[3]
         assert later[0] > earlier[0] or (same_holder and later[0] == earlier[0]), (earlier, later)
         assert later[1] >= earlier[2], (earlier, later)  # no two hold at once
+
+
+async def test_the_table_can_be_created_ahead_in_a_schema(
+    postgres_server: PostgresServer, key: str
+) -> None:
+    schema = f"ops_{uuid.uuid4().hex}"
+    await anyio.to_thread.run_sync(_sql, postgres_server, f"CREATE SCHEMA {schema}")
+    lease = PostgresLease(postgres_server.dsn, key=key, ttl=1, table=f"{schema}.leases")
+    async with lease:
+        await lease.create_table()
+        tables = await anyio.to_thread.run_sync(
+            _sql,
+            postgres_server,
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            [schema],
+        )
+        assert tables == [("leases",)]
+        assert await lease.acquire("a") is not None
+    await lease.aclose()  # closed already: nothing to do
+
+
+async def test_redis_lease_connections_close_and_reopen(
+    redis_server: RedisServer, key: str
+) -> None:
+    lease = RedisLease(redis_server.url, key=key, ttl=1)
+    async with lease:
+        with pytest.raises(RuntimeError, match=r"RedisLease\(.*\) cannot be entered twice"):
+            await lease.__aenter__()
+        grant = await lease.acquire("a")
+        assert grant is not None
+        await lease.aclose()
+        assert await lease.renew(grant) is not None
+        await lease.release(grant)
+    with pytest.raises(RuntimeError, match="must be used inside"):
+        await lease.acquire("a")
+
+
+async def test_a_store_that_is_not_there_is_unavailable(key: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: connections are refused
+        leases: list[AnyLease] = [
+            RedisLease(f"redis://127.0.0.1:{port}", key=key, ttl=1),
+            PostgresLease(f"postgresql://postgres@127.0.0.1:{port}/postgres", key=key, ttl=1),
+        ]
+        for lease in leases:
+            with pytest.raises(LeaseUnavailable) as caught:
+                async with lease:
+                    await lease.acquire("a")
+            assert caught.value.__cause__ is not None

@@ -197,8 +197,14 @@ class PostgresLease:
                 application_name="anytasks lease",
             )
         if not self._table_ready:
-            # Two sessions creating the table at once: the other one won.
-            with contextlib.suppress(psycopg.errors.UniqueViolation):
+            # Sessions creating the table at once: IF NOT EXISTS does not cover the race (the
+            # loser fails on the table's row type), and the winner has made it.
+            races = (
+                psycopg.errors.UniqueViolation,
+                psycopg.errors.DuplicateObject,
+                psycopg.errors.DuplicateTable,
+            )
+            with contextlib.suppress(*races):
                 self._conn.execute(self._statements()["table"])
             self._table_ready = True
         return self._conn

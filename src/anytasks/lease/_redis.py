@@ -167,7 +167,6 @@ class RedisLease:
         if self._stack is not None:
             raise RuntimeError(f"{self!r} cannot be entered twice")
         import coredis
-        from coredis.exceptions import ConnectionError as RedisConnectionError
         from coredis.retry import NoRetryPolicy
 
         timeout = max(self._ttl, 1.0)
@@ -180,11 +179,9 @@ class RedisLease:
             connect_timeout=timeout,
             stream_timeout=timeout,
         )
+        # Entering starts coredis's task group; it connects on the first request.
         stack = AsyncExitStack()
-        try:
-            await stack.enter_async_context(client)
-        except (RedisConnectionError, OSError) as exc:
-            raise LeaseUnavailable(f"{self!r} could not connect: {exc}") from exc
+        await stack.enter_async_context(client)
         self._stack = stack
         self._client = client
         self._scripts = {
