@@ -16,6 +16,11 @@ import pytest
 
 from anytasks.testing import virtual_time
 
+# The real servers of the lease tests (tests/servers.py), started only when a test needs one.
+from servers import postgres_server as postgres_server
+from servers import pytest_terminal_summary as pytest_terminal_summary
+from servers import redis_server as redis_server
+
 BACKENDS = ["asyncio", "asyncio+uvloop", "trio"]
 
 
