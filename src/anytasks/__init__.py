@@ -14,6 +14,9 @@ from ._schedules import cron as cron
 from ._schedules import daily as daily
 from ._schedules import every as every
 from ._state import LoopState as LoopState
+from ._ticks import Tick as Tick
+from ._ticks import Ticks as Ticks
+from ._ticks import ticks as ticks
 
 __all__ = [
     "AnyOf",
@@ -25,11 +28,14 @@ __all__ = [
     "Loop",
     "LoopState",
     "Schedule",
+    "Tick",
+    "Ticks",
     "background",
     "cron",
     "daily",
     "every",
     "loop",
+    "ticks",
 ]
 
 __version__ = "0.1.0"

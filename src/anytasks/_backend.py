@@ -178,3 +178,22 @@ def _call_wall_hook(owner: object) -> datetime.datetime:
     if hook is None:
         return datetime.datetime.now(datetime.timezone.utc)
     return hook()
+
+
+def default_random() -> Callable[[], float]:
+    """Where a loop draws its jitter from: seeded under :mod:`anytasks.testing`'s virtual time.
+
+    The virtual event loop and virtual clock carry a ``random.Random(0)``, so a test that
+    jitters sees the same draws on every run; anywhere else, :func:`random.random`.
+    """
+    trio = _trio_running()
+    owner: object = trio.lowlevel.current_clock() if trio is not None else running_asyncio_loop()
+    draw: Callable[[], float] | None = getattr(owner, RANDOM_HOOK, None)
+    if draw is not None:
+        return draw
+    import random
+
+    return random.random
+
+
+RANDOM_HOOK = "_anytasks_random"

@@ -59,6 +59,7 @@ class Cadence:
         "jitter",
         "last_target",
         "next_deadline",
+        "next_slot",
         "next_target",
         "overrun",
         "paused",
@@ -88,6 +89,8 @@ class Cadence:
     wake: Callable[[], None] | None
     primitives: _backend.Primitives | None
     next_deadline: float | None
+    # The grid's time of the next iteration (next_deadline is that plus any jitter).
+    next_slot: float | None
     next_target: datetime.datetime | None
     last_target: datetime.datetime | None
     wall_offset: float
@@ -102,8 +105,12 @@ class Cadence:
         current_time, checkpoint = primitives.current_time, primitives.checkpoint
         scheduled = current_time()
         self.wall_offset = _backend.wall_now().timestamp() - scheduled
-        if self.interval is None:
-            waited = await self._wait_for_next(scheduled)
+        if self.interval is None or self.paused:
+            # A wall-clock schedule waits for its first time; an interval loop paused in
+            # before_loop lets its first slot (``scheduled``) pass like any other.
+            waited = await self._wait_for_next(
+                scheduled if self.interval is None else scheduled - self.interval
+            )
             if waited is None:
                 return
             scheduled = waited
@@ -118,7 +125,7 @@ class Cadence:
                 self.enter(_S.RUNNING)
             interval = self.interval
             if interval is not None:
-                self.next_deadline = scheduled + interval
+                self.next_deadline = self.next_slot = scheduled + interval
             else:
                 self._plan_next_wall_time()
             while True:
@@ -210,7 +217,7 @@ class Cadence:
                 start = due
                 if self.jitter:
                     start = jittered(due, due + interval, self.jitter, self.random)
-                self.next_deadline = start
+                self.next_deadline, self.next_slot = start, due
                 self.next_target = None
                 await primitives.sleep_until(start, self)
             else:
@@ -293,18 +300,22 @@ def preview(
     *,
     now: datetime.datetime,
     next_due: datetime.datetime | None,
+    next_slot: datetime.datetime | None = None,
 ) -> list[datetime.datetime]:
     """The next ``n`` run times of ``schedule`` (aware UTC), the first being ``next_due``.
 
-    For an interval without a known next due time, the first run is ``now`` (a loop runs at
-    once when started); for a wall-clock schedule, its first time at or after ``now``.
+    ``next_slot`` is the grid's time of ``next_due`` when jitter moved it: later runs follow
+    the grid, not the draw. For an interval without a known next due time, the first run is
+    ``now`` (a loop runs at once when started); for a wall-clock schedule, its first time at
+    or after ``now``.
     """
     times: list[datetime.datetime] = []
     if isinstance(schedule, Every):
         step = datetime.timedelta(seconds=schedule.interval)
-        moment = next_due if next_due is not None else now
-        for _ in range(n):
-            times.append(moment.astimezone(_UTC))
+        first = next_due if next_due is not None else now
+        moment = next_slot if next_slot is not None else first
+        for index in range(n):
+            times.append((first if index == 0 else moment).astimezone(_UTC))
             try:
                 moment += step
             except OverflowError:

@@ -45,6 +45,7 @@ from ._options import (
 from ._runner import Runner, in_own_run
 from ._schedules import Daily, Every
 from ._state import LoopState
+from ._ticks import Ticks
 
 if TYPE_CHECKING:
     import asyncio
@@ -307,7 +308,28 @@ class Loop(Generic[_P, _R]):
             raise TypeError(f"`n` must be an int, not {type(n).__name__!r}")
         if n < 0:
             raise ValueError(f"`n` must be non-negative, got {n!r}")
-        return preview(self._options.schedule, n, now=wall_now(), next_due=self.next_iteration)
+        run = self._run
+        next_slot = None
+        if run is not None and run.next_slot is not None and self.next_iteration is not None:
+            next_slot = datetime.datetime.fromtimestamp(
+                run.wall_offset + run.next_slot, datetime.timezone.utc
+            )
+        schedule = self._options.schedule
+        return preview(
+            schedule, n, now=wall_now(), next_due=self.next_iteration, next_slot=next_slot
+        )
+
+    def ticks(self, *, count: int | None = None) -> Ticks:
+        """Iterate over this loop's schedule inline, as :func:`~anytasks.ticks` does.
+
+        Uses the loop's schedule and timing settings, not its body or hooks, and does not
+        start the loop: ``async for tick in heartbeat.ticks(count=3): ...``.
+
+        :param count: how many ticks; ``None`` for no limit (not the loop's ``count``).
+
+        .. versionadded:: 0.2
+        """
+        return Ticks(self._options.replace(count=count))
 
     def is_paused(self) -> bool:
         """Whether :meth:`pause` holds the loop (until :meth:`resume` or the run's end).

@@ -68,7 +68,7 @@ class LoopOptions:
     overrun: Overrun | None = None
     grace: float | None = None
     jitter: float = 0.0
-    # Where jitter draws from; None: the backend's (seeded under anytasks.testing).
+    # Where jitter draws from; None: random.random (seeded under anytasks.testing).
     random: Callable[[], float] | None = None
 
     @property

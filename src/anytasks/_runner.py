@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import random
 import sys
 import threading
 from collections.abc import Callable
@@ -95,7 +94,7 @@ class Runner(Cadence):
         self.overrun: Overrun = "burst"
         self.grace: float | None = None
         self.jitter = 0.0
-        self.random: Callable[[], float] = random.random
+        self.random: Callable[[], float] = _backend.default_random()
         self.wake: Callable[[], None] | None = None
         self.replan = False
         self.apply(loop._options)
@@ -121,6 +120,7 @@ class Runner(Cadence):
         # When the next iteration is due: a monotonic deadline for an interval
         # loop, a wall-clock time for a wall-clock schedule.
         self.next_deadline: float | None = None
+        self.next_slot: float | None = None
         self.next_target: datetime.datetime | None = None
         # The wall-clock time the last wall-clock iteration was due at.
         self.last_target: datetime.datetime | None = None
@@ -187,7 +187,7 @@ class Runner(Cadence):
         self.overrun = options.overrun_policy
         self.grace = options.grace
         self.jitter = options.jitter
-        self.random = options.random or random.random
+        self.random = options.random or _backend.default_random()
         schedule = options.schedule
         self.interval = schedule.interval if isinstance(schedule, Every) else None
         if schedule_changed:

@@ -44,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import random
 import selectors
 import sys
 from collections.abc import Awaitable, Callable
@@ -131,6 +132,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
     def __init__(self, start: datetime | None = None) -> None:
         self._virtual_now = 0.0
+        # Where loops draw their jitter from on this loop: the same draws on every run.
+        self._anytasks_random = random.Random(0).random
         super().__init__(selector=_VirtualSelector(self._jump))
         self._track_resolution()
         try:
@@ -224,6 +227,8 @@ def virtual_clock(start: datetime | None = None, *, autojump_threshold: float = 
     # MockClock is final, so the anchor hooks into the instance rather than a subclass.
     clock.start_clock = anchor.start_clock  # type: ignore[method-assign]
     clock._anytasks_wall_now = anchor.wall_now  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
+    # Loops draw their jitter from here under this clock: the same draws on every run.
+    clock._anytasks_random = random.Random(0).random  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
     return clock
 
 

@@ -1,0 +1,153 @@
+"""A schedule as an async iterator: ``async for tick in anytasks.ticks(seconds=5)``.
+
+For code that wants the loop inline, in its own task, like trio-util's ``periodic()``: the same
+grid, missed-slot policy, jitter and virtual clock as a :class:`~anytasks.Loop`, without hooks
+or a background task. Leaving the ``async for`` early ends it; nothing is left running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any, final
+
+from . import _backend
+from ._cadence import Cadence
+from ._options import LoopOptions, parse_options
+from ._schedules import Every
+from ._state import LoopState
+
+_UTC = datetime.timezone.utc
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class Tick:
+    """One due time of :func:`ticks`.
+
+    .. versionadded:: 0.2
+    """
+
+    index: int
+    """0 for the first tick, then 1, 2, ...; skipped slots take no index."""
+    scheduled: datetime.datetime
+    """When the slot was due (aware UTC): the grid's time, before any jitter."""
+    lateness: float
+    """Seconds from ``scheduled`` until the tick was delivered (jitter included)."""
+
+
+@final
+class Ticks(Cadence):
+    """The async iterator of :func:`ticks` and :meth:`Loop.ticks <anytasks.Loop.ticks>`.
+
+    ``skipped`` counts the slots its missed-slot policy dropped.
+
+    .. versionadded:: 0.2
+    """
+
+    __slots__ = ("_due", "_index", "options", "state")
+
+    def __init__(self, options: LoopOptions) -> None:
+        self.options = options
+        self.state = LoopState.RUNNING
+        schedule = options.schedule
+        self.interval = schedule.interval if isinstance(schedule, Every) else None
+        self.count = options.count
+        self.overrun = options.overrun_policy
+        self.grace = options.grace
+        self.jitter = options.jitter
+        self.random = options.random or _backend.default_random()
+        self.current_loop = self.skipped = 0
+        self.paused = self.replan = False
+        self.wake = None
+        self.primitives = None
+        self.next_deadline = None
+        self.next_slot = None
+        self.next_target = None
+        self.last_target = None
+        self.wall_offset = 0.0
+        self._index = 0
+        self._due: float | None = None
+
+    def enter(self, new: LoopState) -> None:
+        self.state = new
+
+    def __aiter__(self) -> Ticks:
+        return self
+
+    async def __anext__(self) -> Tick:
+        if self.state is LoopState.IDLE or (self.count is not None and self._index >= self.count):
+            self.state = LoopState.IDLE
+            raise StopAsyncIteration
+        due = await (self._first() if self._due is None else self._next(self._due))
+        if due is None:
+            self.state = LoopState.IDLE
+            raise StopAsyncIteration
+        self._due = due
+        primitives = self.primitives
+        assert primitives is not None
+        index, self._index = self._index, self._index + 1
+        if self.interval is not None:
+            scheduled = datetime.datetime.fromtimestamp(self.wall_offset + due, _UTC)
+            lateness = primitives.current_time() - due
+        else:
+            assert self.last_target is not None
+            scheduled = self.last_target
+            lateness = (_backend.wall_now() - scheduled).total_seconds()
+        return Tick(index, scheduled, max(lateness, 0.0))
+
+    async def aclose(self) -> None:
+        """End the iteration (``async for`` does this when left early)."""
+        self.state = LoopState.IDLE
+
+    async def _first(self) -> float | None:
+        primitives = self.primitives = _backend.bind_primitives()
+        now = primitives.current_time()
+        self.wall_offset = _backend.wall_now().timestamp() - now
+        if self.interval is None:
+            return await self._wait_for_next(now)
+        return now
+
+    async def _next(self, due: float) -> float | None:
+        # What Cadence._iterate does after a body, kept apart from it so that the loop's
+        # per-iteration path stays one coroutine deep.
+        primitives = self.primitives
+        assert primitives is not None
+        interval = self.interval
+        if interval is not None:
+            following = due + interval
+            now = primitives.current_time()
+            if following <= now and (self.overrun != "burst" or self.grace is not None):
+                following = self._plan_missed(due, interval, now)
+            if following <= primitives.current_time():
+                await primitives.checkpoint()
+                return following
+            due = following - interval
+        return await self._wait_for_next(due)
+
+
+def ticks(**keywords: Any) -> Ticks:
+    """Iterate over a schedule inline: each iteration waits for its next due time.
+
+    Takes one form of schedule and the timing settings of :func:`loop`:
+    ``seconds``/``minutes``/``hours``, ``time``, ``cron`` (with ``tz``) or ``schedule``,
+    and ``count``, ``overrun``, ``grace``, ``jitter``, ``random``. Yields a :class:`Tick`
+    per due time: an interval's first tick comes at once, a wall-clock schedule's at its
+    first time. The body of the ``async for`` runs in the calling task, so an iteration
+    that takes longer than the interval makes the next ticks late, handled as ``overrun``
+    says. Leave the ``async for`` (``break``, an exception, a cancellation) to stop.
+
+    :raises TypeError: for an unknown keyword or two forms of schedule.
+    :raises ValueError: for a value out of range.
+
+    .. versionadded:: 0.2
+
+    Synopsis::
+
+        async for tick in anytasks.ticks(seconds=5, count=3):
+            print(tick.index, tick.scheduled, tick.lateness)
+    """
+    for unknown in ("reconnect", "name"):
+        if unknown in keywords:
+            raise TypeError(f"ticks() got an unexpected keyword argument {unknown!r}")
+    return Ticks(parse_options(keywords))
