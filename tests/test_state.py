@@ -78,7 +78,7 @@ async def test_stop_and_cancel_are_states_until_after_loop(
     async def body() -> None:
         getattr(body, control)()
         seen.append(body.state)
-        await anyio.sleep(0)  # where cancel() takes effect
+        await anyio.lowlevel.checkpoint()  # where cancel() takes effect
         seen.append(body.state)
 
     @body.after_loop

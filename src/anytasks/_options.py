@@ -95,8 +95,9 @@ def parse_options(keywords: dict[str, Any]) -> LoopOptions:
     unknown = sorted(set(keywords) - _SCHEDULE_KEYS - _COMMON_KEYS)
     if unknown:
         raise TypeError(f"@loop() got an unexpected keyword argument {unknown[0]!r}")
-    common = {key: keywords[key] for key in _COMMON_KEYS & set(keywords)}
-    forms = {key: keywords[key] for key in _SCHEDULE_KEYS & set(keywords)}
+    # In the order given, so that an error names the forms as the caller wrote them.
+    common = {key: value for key, value in keywords.items() if key in _COMMON_KEYS}
+    forms = {key: value for key, value in keywords.items() if key in _SCHEDULE_KEYS}
     if common.get("overrun") is not None:
         common["overrun"] = check_overrun(common["overrun"])
     if "grace" in common:

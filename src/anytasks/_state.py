@@ -52,7 +52,7 @@ _S = LoopState
 TRANSITIONS: dict[LoopState, frozenset[LoopState]] = {
     _S.IDLE: frozenset({_S.STARTING}),
     _S.STARTING: frozenset(
-        {_S.RUNNING, _S.WAITING, _S.STOPPING, _S.CANCELLING, _S.FAILING, _S.FINISHING}
+        {_S.RUNNING, _S.WAITING, _S.PAUSED, _S.STOPPING, _S.CANCELLING, _S.FAILING, _S.FINISHING}
     ),
     _S.RUNNING: frozenset(
         {
