@@ -1,6 +1,8 @@
 """Draw the lifecycle diagram of docs/lifecycle.md (and its Korean twin) as SVG.
 
-The SVGs are committed, so the docs build needs nothing; run this after changing a label:
+The boxes are the members of :class:`anytasks.LoopState`; the arrows are the main moves of
+``anytasks._state.TRANSITIONS`` (the page's table lists the rest). The SVGs are committed, so the
+docs build needs nothing; run this after changing a label or a state:
 
     python docs/images/lifecycle_svg.py
 
@@ -15,49 +17,68 @@ from xml.sax.saxutils import escape
 
 HERE = Path(__file__).resolve().parent
 
+WIDTH = 340
+HEIGHT = 548
+
 LABELS = {
     "en": {
-        "title": "The states of a loop",
+        "title": "The states of a loop (anytasks.LoopState)",
+        "idle": "not running",
         "start": "start() / run()",
-        "before_loop": ("before_loop", "your hook, if any"),
-        "returned_1": ("returned:", "schedule starts"),
-        "iterate": ("iterate", "your body"),
-        "backoff": ("backoff", "random delay"),
-        "error": "error",
+        "starting": "before_loop",
+        "returned": "returned",
+        "running": "your body",
+        "backing_off": "random delay",
+        "handled": "error",
         "retry": "retry",
-        "returned_2": ("returned:", "current_loop += 1"),
-        "otherwise": "otherwise",
-        "count": ("count reached,", "or stop()"),
-        "sleep": ("sleep", "until it's due"),
+        "waiting": "for the next slot",
+        "paused": "slots skipped",
+        "pause": "pause()",
+        "resume": "resume()",
         "due": "due",
+        "run": "a run",
         "stop": "stop()",
-        "after_loop": ("after_loop", "your hook; runs however it ended"),
-        "ended": "ended",
-        "restart": ("restart():", "before_loop again"),
+        "cancel": "cancel()",
+        "error": "error",
+        "stopping": "body ends",
+        "cancelling": "cancelled",
+        "failing": "error hook",
+        "finishing": "after_loop; also after the last run",
+        "ended": "ended:",
+        "restart": ("restart():", "STARTING again"),
     },
     "ko": {
-        "title": "루프의 상태",
+        "title": "루프의 상태 (anytasks.LoopState)",
+        "idle": "실행 중이 아님",
         "start": "start() / run()",
-        "before_loop": ("before_loop", "등록한 훅(있다면)"),
-        "returned_1": ("반환되면:", "일정 시작"),
-        "iterate": ("iterate", "본문"),
-        "backoff": ("backoff", "무작위 지연"),
-        "error": "오류",
+        "starting": "before_loop",
+        "returned": "반환되면",
+        "running": "본문",
+        "backing_off": "무작위 지연",
+        "handled": "오류",
         "retry": "재시도",
-        "returned_2": ("반환되면:", "current_loop += 1"),
-        "otherwise": "그 밖에",
-        "count": ("count 도달", "또는 stop()"),
-        "sleep": ("sleep", "예정 시각까지"),
-        "due": "예정 시각",
+        "waiting": "다음 칸까지",
+        "paused": "칸을 건너뜀",
+        "pause": "pause()",
+        "resume": "resume()",
+        "due": "때가 됨",
+        "run": "실행 한 번",
         "stop": "stop()",
-        "after_loop": ("after_loop", "등록한 훅, 어떻게 끝나든 실행"),
-        "ended": "끝",
-        "restart": ("restart()면", "before_loop부터 다시"),
+        "cancel": "cancel()",
+        "error": "오류",
+        "stopping": "본문이 끝나면",
+        "cancelling": "취소되는 중",
+        "failing": "error 훅",
+        "finishing": "after_loop; 마지막 반복 뒤에도",
+        "ended": "끝:",
+        "restart": ("restart()면", "STARTING부터 다시"),
     },
 }
 
+IDLE_FILL = "#f0f0f0"
 STATE_FILL = "#eef3fb"
 HOOK_FILL = "#fdf1dc"
+ENDING_FILL = "#fbe9e9"
 INK = "#222"
 NOTE = "#555"
 
@@ -67,11 +88,11 @@ def _text(x: float, y: float, s: str, *, cls: str = "", anchor: str = "middle") 
     return f'<text x="{x}" y="{y}" text-anchor="{anchor}"{c}>{escape(s)}</text>'
 
 
-def _box(x: float, y: float, w: float, h: float, name: str, note: str, fill: str) -> str:
+def _box(x: float, y: float, w: float, name: str, note: str, fill: str) -> str:
     cx = x + w / 2
     return "\n".join(
         [
-            f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="6" fill="{fill}" '
+            f'<rect x="{x}" y="{y}" width="{w}" height="42" rx="6" fill="{fill}" '
             f'stroke="{INK}" stroke-width="1.2"/>',
             _text(cx, y + 17, name, cls="name"),
             _text(cx, y + 33, note, cls="note"),
@@ -86,9 +107,13 @@ def _arrow(*points: tuple[float, float]) -> str:
 
 def svg(lang: str) -> str:
     t = LABELS[lang]
+    # The main column (IDLE, STARTING, RUNNING, WAITING) and the side column (BACKING_OFF,
+    # PAUSED); the ending states in a row below the frame of a run, then FINISHING.
+    mx, mw, mc = 24, 128, 88
+    sx, sw = 222, 112
     parts = [
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 340 480" width="340" '
-        f'height="480" role="img" aria-label="{escape(t["title"])}">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{escape(t["title"])}">',
         f"<title>{escape(t['title'])}</title>",
         "<defs>",
         '<marker id="a" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
@@ -101,39 +126,54 @@ def svg(lang: str) -> str:
         "</style>",
         "</defs>",
         # An opaque background, so the diagram stays legible on the dark theme.
-        '<rect x="0" y="0" width="340" height="480" rx="8" fill="#fff"/>',
-        _text(100, 18, t["start"], cls="code"),
-        _arrow((100, 23), (100, 44)),
-        _box(30, 44, 140, 42, *t["before_loop"], HOOK_FILL),
-        _arrow((100, 86), (100, 140)),
-        _text(108, 108, t["returned_1"][0], anchor="start"),
-        _text(108, 122, t["returned_1"][1], anchor="start"),
-        _box(30, 140, 140, 42, *t["iterate"], STATE_FILL),
-        _box(238, 140, 96, 42, *t["backoff"], STATE_FILL),
-        _arrow((170, 151), (238, 151)),
-        _text(204, 146, t["error"]),
-        _arrow((238, 171), (170, 171)),
-        _text(204, 194, t["retry"]),
-        # The body returned: on to sleep, or out when the loop is done.
-        _arrow((100, 182), (100, 250)),
-        _text(108, 200, t["returned_2"][0], anchor="start"),
-        _text(108, 214, t["returned_2"][1], anchor="start", cls="code"),
-        f'<circle cx="100" cy="226" r="2.5" fill="{INK}"/>',
-        _text(94, 242, t["otherwise"], anchor="end"),
-        _arrow((100, 226), (300, 226), (300, 370)),
-        _text(292, 268, t["count"][0], anchor="end"),
-        _text(292, 282, t["count"][1], anchor="end", cls="code"),
-        _box(30, 250, 140, 42, *t["sleep"], STATE_FILL),
-        _arrow((30, 271), (12, 271), (12, 161), (30, 161)),
-        _text(18, 216, t["due"], anchor="start"),
-        _arrow((100, 292), (100, 370)),
-        _text(108, 336, t["stop"], anchor="start", cls="code"),
-        _box(30, 370, 300, 42, *t["after_loop"], HOOK_FILL),
-        _arrow((100, 412), (100, 440)),
-        _text(100, 456, t["ended"]),
-        _arrow((260, 412), (260, 440)),
-        _text(260, 456, t["restart"][0], cls="code"),
-        _text(260, 471, t["restart"][1]),
+        f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" rx="8" fill="#fff"/>',
+        _box(mx, 8, mw, "IDLE", t["idle"], IDLE_FILL),
+        _arrow((mc, 50), (mc, 80)),
+        _text(mc + 8, 69, t["start"], anchor="start", cls="code"),
+        # The frame of a run: from any state inside it, stop(), cancel() or an error end it.
+        f'<rect x="4" y="74" width="332" height="232" rx="8" fill="none" stroke="{NOTE}" '
+        'stroke-width="1" stroke-dasharray="4 3"/>',
+        _text(326, 96, t["run"], anchor="end", cls="note"),
+        _box(mx, 82, mw, "STARTING", t["starting"], HOOK_FILL),
+        _arrow((mc, 124), (mc, 160)),
+        _text(mc + 8, 146, t["returned"], anchor="start"),
+        _box(mx, 160, mw, "RUNNING", t["running"], STATE_FILL),
+        _box(sx, 160, sw, "BACKING_OFF", t["backing_off"], STATE_FILL),
+        _arrow((mx + mw, 171), (sx, 171)),
+        _text((mx + mw + sx) / 2, 166, t["handled"]),
+        _arrow((sx, 191), (mx + mw, 191)),
+        _text((mx + mw + sx) / 2, 212, t["retry"]),
+        _arrow((mc, 202), (mc, 250)),
+        _text(mc + 8, 230, t["returned"], anchor="start"),
+        _box(mx, 250, mw, "WAITING", t["waiting"], STATE_FILL),
+        _box(sx, 250, sw, "PAUSED", t["paused"], STATE_FILL),
+        _arrow((mx + mw, 261), (sx, 261)),
+        _text((mx + mw + sx) / 2, 256, t["pause"], cls="code"),
+        _arrow((sx, 281), (mx + mw, 281)),
+        _text((mx + mw + sx) / 2, 300, t["resume"], cls="code"),
+        # The next slot has come: back to the body.
+        _arrow((mx, 271), (12, 271), (12, 181), (mx, 181)),
+        _text(16, 229, t["due"], anchor="start"),
+        # How a run ends.
+        _arrow((58, 306), (58, 350)),
+        _text(64, 332, t["stop"], anchor="start", cls="code"),
+        _arrow((172, 306), (172, 350)),
+        _text(178, 332, t["cancel"], anchor="start", cls="code"),
+        _arrow((285, 306), (285, 350)),
+        _text(291, 332, t["error"], anchor="start"),
+        _box(8, 350, 100, "STOPPING", t["stopping"], ENDING_FILL),
+        _box(120, 350, 104, "CANCELLING", t["cancelling"], ENDING_FILL),
+        _box(236, 350, 98, "FAILING", t["failing"], ENDING_FILL),
+        _arrow((58, 392), (58, 430)),
+        _arrow((172, 392), (172, 430)),
+        _arrow((285, 392), (285, 430)),
+        _box(8, 430, 326, "FINISHING", t["finishing"], HOOK_FILL),
+        _arrow((58, 472), (58, 500)),
+        _text(58, 516, t["ended"]),
+        _text(58, 532, "IDLE", cls="code"),
+        _arrow((250, 472), (250, 500)),
+        _text(250, 516, t["restart"][0], cls="code"),
+        _text(250, 532, t["restart"][1]),
         "</svg>",
     ]
     return "\n".join(parts) + "\n"
