@@ -37,13 +37,35 @@ class Tick:
 
 
 @final
-class Ticks(Cadence):
+class Ticks:
     """The async iterator of :func:`ticks` and :meth:`Loop.ticks <anytasks.Loop.ticks>`.
-
-    ``skipped`` counts the slots its missed-slot policy dropped.
 
     .. versionadded:: 0.2
     """
+
+    __slots__ = ("_ticker",)
+
+    def __init__(self, options: LoopOptions) -> None:
+        self._ticker = _Ticker(options)
+
+    @property
+    def skipped(self) -> int:
+        """How many slots the missed-slot policy has dropped so far."""
+        return self._ticker.skipped
+
+    def __aiter__(self) -> Ticks:
+        return self
+
+    async def __anext__(self) -> Tick:
+        return await self._ticker.next_tick()
+
+    async def aclose(self) -> None:
+        """End the iteration (``async for`` does this when left early)."""
+        self._ticker.state = LoopState.IDLE
+
+
+class _Ticker(Cadence):
+    """The cadence of a :class:`Ticks`: a Runner's waits, without a body or hooks."""
 
     __slots__ = ("_due", "_index", "options", "state")
 
@@ -72,10 +94,7 @@ class Ticks(Cadence):
     def enter(self, new: LoopState) -> None:
         self.state = new
 
-    def __aiter__(self) -> Ticks:
-        return self
-
-    async def __anext__(self) -> Tick:
+    async def next_tick(self) -> Tick:
         if self.state is LoopState.IDLE or (self.count is not None and self._index >= self.count):
             self.state = LoopState.IDLE
             raise StopAsyncIteration
@@ -95,10 +114,6 @@ class Ticks(Cadence):
             scheduled = self.last_target
             lateness = (_backend.wall_now() - scheduled).total_seconds()
         return Tick(index, scheduled, max(lateness, 0.0))
-
-    async def aclose(self) -> None:
-        """End the iteration (``async for`` does this when left early)."""
-        self.state = LoopState.IDLE
 
     async def _first(self) -> float | None:
         primitives = self.primitives = _backend.bind_primitives()
