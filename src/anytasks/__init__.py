@@ -1,10 +1,10 @@
 """anytasks: discord.ext.tasks-style background loops on AnyIO, for asyncio and Trio."""
 
 from ._backoff import ExponentialBackoff as ExponentialBackoff
+from ._decorator import loop as loop
 from ._host import BackgroundHost as BackgroundHost
 from ._host import background as background
 from ._loop import Loop as Loop
-from ._loop import loop as loop
 from ._schedules import AnyOf as AnyOf
 from ._schedules import Cron as Cron
 from ._schedules import Daily as Daily

@@ -15,7 +15,7 @@ import datetime
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -279,7 +279,7 @@ class Runner(Cadence):
                         # A loop cancelled before its task got to run ends here, before
                         # before_loop, and not after its body has begun.
                         await anyio.lowlevel.checkpoint_if_cancelled()
-                        await self.loop._call_hook(self.loop._before_loop)
+                        await self._call_hook(self.loop._before_loop)
                         task_status.started()
                         started = True
                         await self._iterate(args, kwargs)
@@ -296,7 +296,7 @@ class Runner(Cadence):
                     self.loop._failed = True
                     self.failure = exc
                     self.enter(_S.FAILING)
-                    await self.loop._report_failure(exc)
+                    await self._report_failure(exc)
                 finally:
                     await self._end_run()
         except anyio.get_cancelled_exc_class():
@@ -337,4 +337,23 @@ class Runner(Cadence):
     async def _after_hook(self) -> None:
         # On asyncio this is a task of its own, which join() must know as the loop's.
         current_run.set((self, anyio.get_current_task().id))
-        await self.loop._call_hook(self.loop._after_loop)
+        await self._call_hook(self.loop._after_loop)
+
+    async def _call_hook(self, hook: Callable[..., Awaitable[Any]] | None) -> None:
+        if hook is None:
+            return
+        instance = self.loop._instance
+        if instance is not None:
+            await hook(instance)
+        else:
+            await hook()
+
+    async def _report_failure(self, exc: Exception) -> None:
+        loop: Loop[Any, Any] = self.loop
+        error, instance = loop._error, loop._instance
+        if error is None:
+            logger.error("Unhandled exception in loop %r", loop.name, exc_info=exc)
+        elif instance is not None:
+            await error(instance, exc)
+        else:
+            await error(exc)

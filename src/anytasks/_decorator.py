@@ -1,0 +1,105 @@
+"""``@anytasks.loop(...)``: the decorator that turns a coroutine function into a Loop."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+
+from ._hooks import check_coroutine_function
+from ._loop import Loop, function_name, loop_from_options
+from ._options import AnySchedule, CommonKeywords, parse_options
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+@overload
+def loop(
+    *,
+    seconds: float = 0,
+    minutes: float = 0,
+    hours: float = 0,
+    time: None = None,
+    **options: Unpack[CommonKeywords],
+) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]: ...
+
+
+@overload
+def loop(
+    *, time: datetime.time | Sequence[datetime.time], **options: Unpack[CommonKeywords]
+) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]: ...
+
+
+@overload
+def loop(
+    *, cron: str, tz: datetime.tzinfo | None = None, **options: Unpack[CommonKeywords]
+) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]: ...
+
+
+@overload
+def loop(
+    *, schedule: AnySchedule, **options: Unpack[CommonKeywords]
+) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]: ...
+
+
+def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]:
+    """Turn a coroutine function into a :class:`Loop` that runs it on a schedule.
+
+    With ``seconds``/``minutes``/``hours`` the body runs at once, then every
+    interval, on a fixed grid of the event loop's monotonic clock (start + k *
+    interval): no drift, and an overrun body is followed by the missed runs
+    back to back until the loop is on time again. With ``time`` it runs at the
+    listed times of day (wall clock; naive times mean UTC). Exactly one form of
+    schedule may be given.
+
+    :param seconds: seconds between iterations.
+    :param minutes: minutes between iterations.
+    :param hours: hours between iterations.
+    :param time: one :class:`datetime.time` or a non-empty sequence of them:
+        :func:`~anytasks.daily`.
+    :param cron: a cron expression (5 fields, or 6 with seconds first):
+        :func:`~anytasks.cron`; needs ``anytasks[cron]``.
+    :param tz: the time zone of ``cron`` (a :class:`datetime.tzinfo`; default UTC).
+    :param schedule: a schedule value: :func:`~anytasks.every`,
+        :func:`~anytasks.daily`, or any object with a
+        ``next_after(after)`` method (see :class:`~anytasks.Schedule`).
+    :param count: how many iterations to run; ``None`` for no limit.
+    :param reconnect: retry the iteration with exponential backoff when the body
+        raises a handled exception (see :meth:`Loop.add_exception_type`).
+    :param name: the name used for the task and in log messages.
+    :param overrun: what happens to slots missed while the body ran long or the
+        machine was suspended: ``"burst"`` runs them back to back (the default of
+        intervals), ``"skip"`` drops them and waits for the next slot to come,
+        ``"coalesce"`` runs once for all of them (the default of wall-clock
+        schedules).
+    :param grace: a slot that could only start more than ``grace`` seconds late is
+        skipped; ``None`` (the default) for no limit.
+    :param jitter: each run starts a uniformly random ``[0, jitter)`` seconds after its
+        slot, never at or past the next slot; the grid does not move.
+    :param random: where jitter draws from: a function returning a float in ``[0, 1)``,
+        such as ``random.Random(seed).random``; default :func:`random.random`.
+    :raises TypeError: for arguments of the wrong type, two forms of schedule
+        mixed, or a decorated object that is not a coroutine function.
+    :raises ValueError: for a negative, NaN or infinite interval, an empty
+        ``time`` list, or a ``count`` below 1.
+
+    Synopsis::
+
+        @anytasks.loop(seconds=5)
+        async def heartbeat():
+            await send_heartbeat()
+    """
+    # Validate here, so that a bad argument fails at the decorator line even
+    # before a function is decorated; the function's name completes the options.
+    parsed = parse_options(options)
+
+    def decorator(func: Callable[_P, Coroutine[Any, Any, _R]]) -> Loop[_P, _R]:
+        check_coroutine_function(func, "@loop()")
+        name = parsed.name or f"anytasks: {function_name(func, '__qualname__')}"
+        return loop_from_options(func, parsed.replace(name=name))
+
+    return decorator
