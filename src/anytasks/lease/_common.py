@@ -153,3 +153,26 @@ def check_slot(slot: object) -> datetime.datetime:
 def valid_until(sent_at: float, ttl: float) -> float:
     """How long a holder may trust a lease granted by a request sent at ``sent_at``."""
     return sent_at + ttl * (1 - SAFETY_MARGIN)
+
+
+class KeyedLease:
+    """What every lease store has: its checked ``key`` and ``ttl``, and a repr naming them."""
+
+    __slots__ = ("_key", "_ttl")
+
+    def __init__(self, key: object, ttl: object) -> None:
+        self._key = check_key(key)
+        self._ttl = check_ttl(ttl)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(key={self._key!r}, ttl={self._ttl!r})"
+
+    @property
+    def key(self) -> str:
+        """The name of the lease."""
+        return self._key
+
+    @property
+    def ttl(self) -> float:
+        """Seconds that an acquire or renew keeps the lease."""
+        return self._ttl

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 import anyio.lowlevel
 
-from ._common import Grant, check_grant, check_holder, check_key, check_slot, check_ttl
+from ._common import Grant, KeyedLease, check_grant, check_holder, check_slot
 from ._common import valid_until as _valid_until
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ _registry: dict[str, _State] = {}
 
 
 @final
-class MemoryLease:
+class MemoryLease(KeyedLease):
     """A lease that the loops of one process share: for tests, and for several loops (or
     several instances of a method loop) that must not run at once.
 
@@ -46,24 +46,10 @@ class MemoryLease:
     :raises ValueError: if ``key`` is empty or ``ttl`` is not positive and finite.
     """
 
-    __slots__ = ("_key", "_ttl")
+    __slots__ = ()
 
     def __init__(self, key: str, *, ttl: float) -> None:
-        self._key = check_key(key)
-        self._ttl = check_ttl(ttl)
-
-    def __repr__(self) -> str:
-        return f"MemoryLease(key={self._key!r}, ttl={self._ttl!r})"
-
-    @property
-    def key(self) -> str:
-        """The name of the lease."""
-        return self._key
-
-    @property
-    def ttl(self) -> float:
-        """Seconds that an acquire or renew keeps the lease."""
-        return self._ttl
+        super().__init__(key, ttl)
 
     def _state(self) -> _State:
         return _registry.setdefault(self._key, _State())

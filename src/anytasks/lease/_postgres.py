@@ -19,12 +19,11 @@ import anyio.to_thread
 
 from ._common import (
     Grant,
+    KeyedLease,
     LeaseUnavailable,
     check_grant,
     check_holder,
-    check_key,
     check_slot,
-    check_ttl,
 )
 from ._common import valid_until as _valid_until
 
@@ -86,7 +85,7 @@ def _nothing(conn: psycopg.Connection[Any]) -> None:
 
 
 @final
-class PostgresLease:
+class PostgresLease(KeyedLease):
     """A lease stored as one row of a PostgreSQL table (PostgreSQL 9.5 or later).
 
     The table (:data:`TABLE_SQL`, default name ``anytasks_lease``) is created on first use if
@@ -112,7 +111,7 @@ class PostgresLease:
         finite.
     """
 
-    __slots__ = ("_conn", "_dsn", "_key", "_lock", "_sql", "_table", "_table_ready", "_ttl")
+    __slots__ = ("_conn", "_dsn", "_lock", "_sql", "_table", "_table_ready")
 
     def __init__(self, dsn: str, *, key: str, ttl: float, table: str = "anytasks_lease") -> None:
         for name, value in [("dsn", dsn), ("table", table)]:
@@ -121,27 +120,13 @@ class PostgresLease:
             if not value:
                 raise ValueError(f"`{name}` must not be empty")
         self._dsn = dsn
-        self._key = check_key(key)
-        self._ttl = check_ttl(ttl)
+        super().__init__(key, ttl)
         self._table = table
         self._conn: psycopg.Connection[Any] | None = None
         self._table_ready = False
         self._sql: dict[str, Any] = {}
         # Serialises this object's calls on its one connection, in the worker threads.
         self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"PostgresLease(key={self._key!r}, ttl={self._ttl!r})"
-
-    @property
-    def key(self) -> str:
-        """The name of the lease."""
-        return self._key
-
-    @property
-    def ttl(self) -> float:
-        """Seconds that an acquire or renew keeps the lease."""
-        return self._ttl
 
     async def __aenter__(self) -> Self:
         return self

@@ -24,12 +24,11 @@ import anyio.lowlevel
 
 from ._common import (
     Grant,
+    KeyedLease,
     LeaseUnavailable,
     check_grant,
     check_holder,
-    check_key,
     check_slot,
-    check_ttl,
 )
 from ._common import valid_until as _valid_until
 
@@ -110,7 +109,7 @@ def _from_micros(value: Any) -> datetime.datetime | None:
 
 
 @final
-class RedisLease:
+class RedisLease(KeyedLease):
     """A lease on a single Redis primary (Redis 6.2 or later), through coredis.
 
     Expiry is Redis's own (``SET ... PX``), by the server's clock; acquire, renew, release
@@ -133,7 +132,7 @@ class RedisLease:
     :raises ValueError: if ``url`` or ``key`` is empty or ``ttl`` not positive and finite.
     """
 
-    __slots__ = ("_client", "_key", "_keys", "_scripts", "_stack", "_ttl", "_ttl_ms", "_url")
+    __slots__ = ("_client", "_keys", "_scripts", "_stack", "_ttl_ms", "_url")
 
     def __init__(self, url: str, *, key: str, ttl: float) -> None:
         if not isinstance(url, str):
@@ -141,27 +140,13 @@ class RedisLease:
         if not url:
             raise ValueError("`url` must not be empty")
         self._url = url
-        self._key = check_key(key)
-        self._ttl = check_ttl(ttl)
+        super().__init__(key, ttl)
         # Round up: the server must never expire the lease before the holder stops trusting it.
         self._ttl_ms = max(1, math.ceil(self._ttl * 1000))
         self._keys = [f"anytasks:lease:{key}:holder", f"anytasks:lease:{key}"]
         self._client: coredis.Redis[bytes] | None = None
         self._scripts: dict[str, Script[bytes]] = {}
         self._stack: AsyncExitStack | None = None
-
-    def __repr__(self) -> str:
-        return f"RedisLease(key={self._key!r}, ttl={self._ttl!r})"
-
-    @property
-    def key(self) -> str:
-        """The name of the lease."""
-        return self._key
-
-    @property
-    def ttl(self) -> float:
-        """Seconds that an acquire or renew keeps the lease."""
-        return self._ttl
 
     async def __aenter__(self) -> Self:
         if self._stack is not None:
