@@ -26,7 +26,6 @@ from anyio.abc import TaskStatus
 from . import _backend
 from ._cadence import Cadence
 from ._cancellation import call_shielded, cancellation_requested
-from ._missed import Overrun
 from ._options import LoopOptions
 from ._schedules import Every
 from ._state import LoopState, check_transition, sticky
@@ -89,18 +88,13 @@ class Runner(Cadence):
         self.loop = loop
         # What the iterations read, kept from loop._options by apply().
         self.options: LoopOptions = loop._options
-        self.count: int | None = None
-        self.interval: float | None = None  # None: a wall-clock schedule
-        self.overrun: Overrun = "burst"
-        self.grace: float | None = None
-        self.jitter = 0.0
-        self.random: Callable[[], float] = _backend.default_random()
         self.wake: Callable[[], None] | None = None
         self.replan = False
+        # count, interval (None for a wall-clock schedule), overrun, grace, jitter, random:
         self.apply(loop._options)
         self.state = _S.STARTING
         self.scope = anyio.CancelScope()
-        # Controls are for the thread whose event loop runs the loop (see Loop._runner_for).
+        # Controls are for the thread whose event loop runs the loop (Settings._check_thread).
         self.thread = threading.get_ident()
         # Made by the first join(): an event costs more memory than the rest of
         # an idle loop's state, and most loops are never joined.
