@@ -676,6 +676,10 @@ async def test_lifecycle(case: Case, backend_name: str, monkeypatch: pytest.Monk
         pytest.skip(reason)
     virtual = backend_name != "asyncio+uvloop"
     unit = 1.0 if virtual else UVLOOP_UNIT
+    if not virtual and case.control == "time_of_day":
+        # A time of day that a loaded machine lets pass is next due tomorrow: give these
+        # cases a wider margin on the real clock.
+        unit *= 5
 
     def fixed_backoff(**_: Any) -> FixedBackoff:
         return FixedBackoff(BACKOFF * unit)
