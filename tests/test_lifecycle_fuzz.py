@@ -679,7 +679,7 @@ async def test_lifecycle(case: Case, backend_name: str, monkeypatch: pytest.Monk
     if not virtual and case.control == "time_of_day":
         # A time of day that a loaded machine lets pass is next due tomorrow: give these
         # cases a wider margin on the real clock.
-        unit *= 5
+        unit *= 3
 
     def fixed_backoff(**_: Any) -> FixedBackoff:
         return FixedBackoff(BACKOFF * unit)
