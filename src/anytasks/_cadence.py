@@ -39,6 +39,10 @@ _S = LoopState
 # Typed as the enum, not as its literal member: the state changes under the loop's feet while
 # it awaits, which narrowing on a literal would hide from the type checkers.
 _STOPPING: LoopState = LoopState.STOPPING
+# A module global, not ``_S.RUNNING``, because it is read on every iteration: before Python
+# 3.12 an attribute read on an Enum class is a slow call (about 60 ns, against 10 ns for a
+# global; benchmarks/proposals, 0004).
+_RUNNING: LoopState = LoopState.RUNNING
 
 # Wall-clock waits re-read the wall clock this often, so that a clock change or a suspended
 # machine delays a run by at most this much.
@@ -121,8 +125,8 @@ class Cadence:
         )
         backoff: ExponentialBackoff[Literal[False]] | None = None
         while True:
-            if self.state is not _S.RUNNING:
-                self.enter(_S.RUNNING)
+            if self.state is not _RUNNING:
+                self.enter(_RUNNING)
             interval = self.interval
             if interval is not None:
                 self.next_deadline = self.next_slot = scheduled + interval
@@ -155,9 +159,11 @@ class Cadence:
             interval = self.interval
             if interval is not None and not (self.replan or self.paused):
                 due = scheduled + interval
-                if due <= current_time() and (self.overrun != "burst" or self.grace is not None):
-                    due = self._plan_missed(scheduled, interval, current_time())
-                if due <= current_time():
+                # One clock read: on Trio it is a fifth of the cost of an empty iteration.
+                now = current_time()
+                if due <= now and (self.overrun != "burst" or self.grace is not None):
+                    due = self._plan_missed(scheduled, interval, now)
+                if due <= now:
                     # Behind schedule (or a zero interval): run again at once, but let
                     # other tasks and cancellation in first.
                     await checkpoint()

@@ -55,7 +55,7 @@ _COMMON_KEYS = frozenset(CommonKeywords.__annotations__)
 
 
 @final
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class LoopOptions:
     """Everything a loop was configured with, checked: built by :func:`parse_options`."""
 
