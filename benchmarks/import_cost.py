@@ -22,8 +22,21 @@ from typing import Any
 
 from _common import emit
 
-# Libraries that ``import anytasks`` must not load: anytasks supports them only lazily.
-OPTIONAL = ("trio", "uvloop", "discord", "aiohttp", "httpx", "trio_util")
+# Libraries that ``import anytasks`` must not load: anytasks supports them only lazily
+# (cronsim when a cron schedule is made, coredis and psycopg by the lease stores; asyncio
+# only when a loop runs on it, so that Trio programs do not pay for it).
+OPTIONAL = (
+    "trio",
+    "uvloop",
+    "asyncio",
+    "cronsim",
+    "coredis",
+    "psycopg",
+    "discord",
+    "aiohttp",
+    "httpx",
+    "trio_util",
+)
 
 # Peak RSS is read inside the child (VmHWM of its own image): the ru_maxrss that wait4
 # reports would include the parent's memory from before the exec.

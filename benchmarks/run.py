@@ -39,6 +39,7 @@ sys.path.insert(0, str(HERE))
 
 from _common import versions  # noqa: E402
 from _impls import BODILESS, describe  # noqa: E402
+from import_cost import OPTIONAL  # noqa: E402
 
 WORKLOADS = ("W1", "W2", "W3", "W4", "import")
 
@@ -408,7 +409,7 @@ def evaluate_targets(summary: dict[str, dict[str, Any]]) -> list[Target]:
         "import anytasks loads no optional library",
         "-",
         0.0 if loaded is not None else None,
-        "none of trio, uvloop, discord, aiohttp, httpx, trio_util",
+        "none of " + ", ".join(OPTIONAL),
         not loaded,
         ", ".join(loaded) or "none",
     )
