@@ -732,7 +732,9 @@ async def test_a_partial_of_a_coroutine_function_is_a_loop_body() -> None:
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="eager_task_factory is new in 3.12")
-@asyncio_only
+# Not uvloop: on Python 3.13 its create_task() hands the factory an argument
+# (eager_start) that asyncio's eager factory does not take.
+@pytest.mark.parametrize("anyio_backend", ["asyncio"], indirect=True)
 async def test_get_task_is_the_task_inside_hooks_under_an_eager_task_factory() -> None:
     seen: list[bool] = []
 
@@ -997,3 +999,29 @@ async def test_restart_from_another_task_while_the_error_hook_awaits_restarts() 
     await run_beside(functools.partial(body.run, 1), interrupt)
     assert events == ["body 1", "error hook bad data", "body 2"]
     assert not body.failed()
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="on 3.10 the fallback task is made without the factory"
+)
+@asyncio_only
+async def test_a_task_factory_that_fails_leaves_nothing_half_started() -> None:
+    @anytasks.loop(seconds=0, count=1)
+    async def body() -> None:
+        pass
+
+    def broken_factory(loop: Any, coro: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("no tasks today")
+
+    event_loop = asyncio.get_running_loop()
+    factory = event_loop.get_task_factory()
+    event_loop.set_task_factory(broken_factory)
+    try:
+        with pytest.raises(RuntimeError, match="no tasks today"):
+            body.start()
+    finally:
+        event_loop.set_task_factory(factory)
+    # The loop is not running (and the coroutine was closed: no "never awaited" warning,
+    # which filterwarnings = error would turn into a failure).
+    assert not body.is_running()
+    await body.run()

@@ -288,10 +288,13 @@ class Loop(Settings, Generic[_P, _R]):
             )
         run = self._claim()
         self._failed = False
+        coro = run.drive_task(args, kwargs)
         try:
-            task = new_fallback_task(event_loop, run.drive_task(args, kwargs), self.name)
+            task = new_fallback_task(event_loop, coro, self.name)
         except BaseException:
+            # Nothing half-started is left behind: not the loop, not the coroutine.
             self._run = None
+            coro.close()
             raise
         if not task.done():  # an eager task factory may have run it to its end already
             run.task = task
