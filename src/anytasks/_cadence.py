@@ -25,13 +25,13 @@ import anyio
 from . import _backend
 from ._backoff import ExponentialBackoff
 from ._handled import is_handled
-from ._missed import Overrun, jittered, plan_interval, plan_wall
 from ._options import AnySchedule, LoopOptions
 from ._schedules import Every, Schedule
 from ._state import LoopState
 
 if TYPE_CHECKING:
     from ._loop import Loop
+    from ._missed import Overrun
 
 logger = logging.getLogger("anytasks")
 
@@ -182,6 +182,8 @@ class Cadence:
 
     def _plan_missed(self, scheduled: float, interval: float, now: float) -> float:
         """The due time of the slot to run after the one due at ``scheduled``, now behind."""
+        from ._missed import plan_interval  # not at import: only loops that fall behind
+
         plan = plan_interval(scheduled, interval, 0, now, self.overrun, self.grace)
         self.skipped += plan.skipped
         return plan.due
@@ -222,6 +224,8 @@ class Cadence:
                     due = max(due, primitives.current_time())
                 start = due
                 if self.jitter:
+                    from ._missed import jittered
+
                     start = jittered(due, due + interval, self.jitter, self.random)
                 self.next_deadline, self.next_slot = start, due
                 self.next_target = None
@@ -241,6 +245,8 @@ class Cadence:
     ) -> bool:
         """Wait for the next slot of ``schedule``; False if it has none; returns early on
         change_interval(), pause() or stop()."""
+        from ._missed import jittered, plan_wall
+
         while True:
             now = _backend.wall_now()
             plan = plan_wall(schedule, self.last_target, now, self.overrun, self.grace)
@@ -293,6 +299,8 @@ class Cadence:
         schedule = self.options.schedule
         assert not isinstance(schedule, Every)
         # Every slot that came due while paused is skipped; the next one runs.
+        from ._missed import plan_wall
+
         plan = plan_wall(schedule, self.last_target, _backend.wall_now(), "skip", None)
         self.skipped += plan.skipped
         if plan.slot is not None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import dataclasses
 import datetime
 from collections.abc import Callable, Sequence
-from typing import Any, TypedDict, final
+from typing import TYPE_CHECKING, Any, TypedDict, final
 
-from ._missed import Overrun, check_grace, check_jitter, check_overrun
 from ._schedule import normalize_times
 from ._schedules import Every, Schedule, cron, daily, every
+
+if TYPE_CHECKING:
+    from ._missed import Overrun
 
 #: What a loop runs on: the monotonic grid of :class:`Every`, or a wall-clock :class:`Schedule`.
 AnySchedule = Every | Schedule
@@ -98,6 +100,9 @@ def parse_options(keywords: dict[str, Any]) -> LoopOptions:
     # In the order given, so that an error names the forms as the caller wrote them.
     common = {key: value for key, value in keywords.items() if key in _COMMON_KEYS}
     forms = {key: value for key, value in keywords.items() if key in _SCHEDULE_KEYS}
+    # Imported here: most loops set none of these, and `import anytasks` stays small.
+    from ._missed import check_grace, check_jitter, check_overrun
+
     if common.get("overrun") is not None:
         common["overrun"] = check_overrun(common["overrun"])
     if "grace" in common:
