@@ -11,6 +11,7 @@ import random
 
 from typing_extensions import assert_type
 
+from anytasks import AnyOf, Cron, Daily, Every, Schedule, cron, daily, every
 from anytasks._missed import (
     IntervalPlan,
     Overrun,
@@ -20,7 +21,6 @@ from anytasks._missed import (
     plan_interval,
     plan_wall,
 )
-from anytasks._schedules import AnyOf, Cron, Daily, Every, Schedule, cron, daily, every
 
 NINE = datetime.time(9)
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
