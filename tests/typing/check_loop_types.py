@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import random
 from typing import Any
 
 from typing_extensions import assert_type
@@ -151,6 +152,14 @@ def check_loop_arguments() -> None:
     loop(count="3")  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]
     loop(seconds=1)(not_async)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 
+    # The other forms of schedule, and the timing settings every form takes.
+    loop(cron="*/5 * * * *", tz=datetime.timezone.utc, count=3, overrun="skip")
+    loop(schedule=anytasks.every(seconds=5), grace=1.0, jitter=0.5, random=random.random)
+    loop(schedule=anytasks.daily(NINE) | anytasks.cron("0 17 * * *"))
+    # Two forms at once, and an unknown policy.
+    loop(cron="* * * * *", time=NINE)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue]
+    loop(seconds=1, overrun="later")  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]
+
 
 def check_change_interval() -> None:
     ticker.change_interval(seconds=2)
@@ -158,6 +167,17 @@ def check_change_interval() -> None:
     daily.change_interval(time=[NINE])
 
     ticker.change_interval(seconds=1, time=NINE)  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]
+    ticker.change_interval(cron="0 * * * *")
+    ticker.change_interval(schedule=anytasks.every(minutes=1))
+
+
+async def check_ticks() -> None:
+    async for tick in anytasks.ticks(seconds=1, count=2):
+        assert_type(tick, anytasks.Tick)
+        assert_type(tick.lateness, float)
+    assert_type(ticker.ticks(count=1), anytasks.Ticks)
+    assert_type(ticker.state, anytasks.LoopState)
+    assert_type(ticker.preview(3), list[datetime.datetime])
 
 
 # -- hooks return the function unchanged -----------------------------------------------
