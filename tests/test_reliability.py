@@ -239,42 +239,33 @@ async def test_change_interval_to_time_from_other_states(where: str) -> None:
 
 
 @pytest.mark.virtual_time
-async def test_change_interval_to_a_shorter_interval_runs_at_most_once_at_once() -> None:
-    times: list[float] = []
+@pytest.mark.parametrize(
+    ("at", "seconds", "times"),
+    [
+        # Not 3000 runs back to back: one now, then every second from there.
+        (3000, 1, [0, 3000, 3001, 3002]),
+        # Still ahead: the new interval counts from the last run at 0.
+        (10, 60, [0, 60, 120, 180]),
+    ],
+)
+async def test_change_interval_to_a_shorter_interval_runs_at_most_once_at_once(
+    at: float, seconds: float, times: list[float]
+) -> None:
+    seen: list[float] = []
     t0 = anyio.current_time()
 
     @anytasks.loop(hours=1, count=4)
     async def body() -> None:
-        times.append(anyio.current_time() - t0)
+        seen.append(anyio.current_time() - t0)
 
     async def control() -> None:
-        await anyio.sleep(3000)
-        body.change_interval(seconds=1)
+        await anyio.sleep(at)
+        body.change_interval(seconds=seconds)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(body.run)
         tg.start_soon(control)
-    # Not 3000 runs back to back: one now, then every second from there.
-    assert times == [0, 3000, 3001, 3002]
-
-
-@pytest.mark.virtual_time
-async def test_change_interval_to_a_shorter_interval_still_ahead_waits_for_it() -> None:
-    times: list[float] = []
-    t0 = anyio.current_time()
-
-    @anytasks.loop(hours=1, count=3)
-    async def body() -> None:
-        times.append(anyio.current_time() - t0)
-
-    async def control() -> None:
-        await anyio.sleep(10)
-        body.change_interval(seconds=60)
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(body.run)
-        tg.start_soon(control)
-    assert times == [0, 60, 120]
+    assert seen == times
 
 
 # -- 3. a failed start leaves nothing running -----------------------------------------------
