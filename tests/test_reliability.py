@@ -332,8 +332,10 @@ async def test_a_fallback_task_cancelled_in_the_tick_of_start_ends_the_loop() ->
 # -- 4. after_loop finishes through a second native Task.cancel() ---------------------------
 
 
-@asyncio_only
-async def test_after_loop_survives_a_second_native_cancel() -> None:
+async def _started_loop_with_a_slow_after_loop() -> tuple[
+    anytasks.Loop[[], None], asyncio.Task[None], list[str]
+]:
+    """A loop started as a fallback task, 0.03 s in; its after_loop awaits 0.05 s, then records."""
     flushed: list[str] = []
 
     @anytasks.loop(seconds=0.01)
@@ -348,6 +350,12 @@ async def test_after_loop_survives_a_second_native_cancel() -> None:
     task = body.start()
     assert task is not None
     await asyncio.sleep(0.03)
+    return body, task, flushed
+
+
+@asyncio_only
+async def test_after_loop_survives_a_second_native_cancel() -> None:
+    body, task, flushed = await _started_loop_with_a_slow_after_loop()
     task.cancel()
     await asyncio.sleep(0.01)
     task.cancel()
@@ -889,21 +897,8 @@ async def test_a_stray_cancelled_error_in_after_loop_is_not_raised_by_run_as_a_c
 async def test_after_loop_survives_a_shutdown_that_cancels_every_task_twice() -> None:
     # The documented guarantee names exactly this shutdown. after_loop now runs in a task of
     # its own, and such a shutdown cancels that task too.
-    flushed: list[str] = []
     outside = asyncio.all_tasks()  # the test runner's tasks: not ours to cancel
-
-    @anytasks.loop(seconds=0.01)
-    async def body() -> None:
-        pass
-
-    @body.after_loop
-    async def flush() -> None:
-        await asyncio.sleep(0.05)
-        flushed.append(f"flushed cancelled={body.is_being_cancelled()}")
-
-    task = body.start()
-    assert task is not None
-    await asyncio.sleep(0.03)
+    body, task, flushed = await _started_loop_with_a_slow_after_loop()
     me = asyncio.current_task()
     for _ in range(2):
         for other in asyncio.all_tasks() - outside:

@@ -176,3 +176,18 @@ class KeyedLease:
     def ttl(self) -> float:
         """Seconds that an acquire or renew keeps the lease."""
         return self._ttl
+
+    async def aclose(self) -> None:
+        """Close what the store holds open; see :meth:`Lease.aclose`."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

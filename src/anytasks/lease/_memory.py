@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, final
 
 import anyio
@@ -14,7 +13,7 @@ from ._common import Grant, KeyedLease, check_grant, check_holder, check_slot
 from ._common import valid_until as _valid_until
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    pass
 
 
 @dataclass
@@ -110,14 +109,3 @@ class MemoryLease(KeyedLease):
     async def aclose(self) -> None:
         """Nothing to close; see :meth:`Lease.aclose`."""
         await anyio.lowlevel.checkpoint()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import threading
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, final
 
 import anyio
@@ -29,7 +28,7 @@ from ._common import valid_until as _valid_until
 
 if TYPE_CHECKING:
     import psycopg
-    from typing_extensions import LiteralString, Self
+    from typing_extensions import LiteralString
 
 #: The table that :class:`PostgresLease` uses (``{table}`` is its name): run it in a
 #: migration, or let the first use (or :meth:`PostgresLease.create_table`) run it.
@@ -127,17 +126,6 @@ class PostgresLease(KeyedLease):
         self._sql: dict[str, Any] = {}
         # Serialises this object's calls on its one connection, in the worker threads.
         self._lock = threading.Lock()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the connection, if open; the next call opens a new one."""
