@@ -214,7 +214,8 @@ async def test_two_registries_side_by_side() -> None:
 
 def test_a_second_instance_on_one_registry_registers_nothing() -> None:
     registry = CollectorRegistry()
-    PrometheusMetrics(registry)
+    metrics = PrometheusMetrics(registry)
+    assert repr(metrics) == f"<PrometheusMetrics registry={registry!r}>"
     before = generate_latest(registry)
     with pytest.raises(ValueError, match="Duplicated timeseries"):
         PrometheusMetrics(registry)
