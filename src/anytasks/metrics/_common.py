@@ -1,4 +1,4 @@
-"""What the Prometheus and OpenTelemetry listeners share: buckets, the loops seen, the clock."""
+"""What the Prometheus and OpenTelemetry listeners share: the loops seen, and the clock."""
 
 from __future__ import annotations
 
@@ -11,17 +11,6 @@ from .._backend import wall_now
 
 if TYPE_CHECKING:
     from .._loop import Loop
-
-#: The default histogram buckets of iteration durations, in seconds: 5 ms to 10 minutes.
-DURATION_BUCKETS: tuple[float, ...] = (
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
-)  # fmt: skip
-#: The default histogram buckets of lateness, in seconds: 1 ms to 10 minutes. A loop on time
-#: starts within a millisecond of its slot; jitter and a busy event loop show further up.
-LATENESS_BUCKETS: tuple[float, ...] = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-    300.0, 600.0,
-)  # fmt: skip
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _MICROSECOND = datetime.timedelta(microseconds=1)

@@ -40,7 +40,8 @@ from .._events import (
     LoopEnded,
     LoopEvent,
 )
-from ._common import DURATION_BUCKETS, LATENESS_BUCKETS, SeenLoops, unix_nanos, wall_time
+from . import DURATION_BUCKETS, LATENESS_BUCKETS
+from ._common import SeenLoops, unix_nanos, wall_time
 
 if TYPE_CHECKING:
     from .._loop import Loop

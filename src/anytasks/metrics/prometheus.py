@@ -41,7 +41,8 @@ from .._events import (
     LoopEnded,
     LoopEvent,
 )
-from ._common import DURATION_BUCKETS, LATENESS_BUCKETS, SeenLoops, wall_time
+from . import DURATION_BUCKETS, LATENESS_BUCKETS
+from ._common import SeenLoops, wall_time
 
 if TYPE_CHECKING:
     from .._loop import Loop
@@ -55,8 +56,8 @@ _NEXT_RUN = "anytasks_next_run_timestamp_seconds"
 @final
 class PrometheusMetrics:
     """A listener that records the events of loops as Prometheus metrics in ``registry``
-    (by default :data:`prometheus_client.REGISTRY`, which
-    :func:`prometheus_client.start_http_server` serves).
+    (by default ``prometheus_client.REGISTRY``, which
+    ``prometheus_client.start_http_server()`` serves).
 
     Register it for every loop with ``anytasks.add_listener(PrometheusMetrics())``, or for some
     with :meth:`Loop.add_listener <anytasks.Loop.add_listener>`; not both, or each event counts
@@ -89,7 +90,7 @@ class PrometheusMetrics:
 
     All metrics are registered at once, as one collector: a second ``PrometheusMetrics`` on
     the same registry raises :class:`ValueError` and registers nothing. Use one per
-    registry, or a :class:`prometheus_client.CollectorRegistry` of its own (as tests do).
+    registry, or a ``prometheus_client.CollectorRegistry`` of its own (as tests do).
 
     :param registry: where to register the metrics.
     :param duration_buckets: the upper bounds of the duration histogram's buckets, in seconds.
