@@ -18,20 +18,23 @@ import datetime
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from . import _backend
-from ._backoff import ExponentialBackoff
+from . import _backend, _events
 from ._handled import is_handled
 from ._options import AnySchedule, LoopOptions
+from ._outcome import IterationTimeout
 from ._schedules import Every, Schedule
 from ._state import LoopState
 
 if TYPE_CHECKING:
+    from ._exclusive import Exclusive
     from ._loop import Loop
     from ._missed import Overrun
+    from ._outcome import IterationOutcome, SkipReason, TimeoutAction
+    from ._retry import SupportsDelay
 
 logger = logging.getLogger("anytasks")
 
@@ -51,26 +54,46 @@ _PAUSE_STEP = 3600.0
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 _UTC = datetime.timezone.utc
 
+# The body, bound to its arguments.
+_Body = Callable[[], Awaitable[Any]]
+
+
+def utc_from_timestamp(timestamp: float) -> datetime.datetime:
+    """The aware UTC datetime of a Unix timestamp, or the latest one past the year 9999."""
+    try:
+        return datetime.datetime.fromtimestamp(timestamp, _UTC)
+    except (OverflowError, ValueError, OSError):
+        # past the year 9999 (``seconds=1e12``)
+        return datetime.datetime.max.replace(tzinfo=_UTC)
+
 
 class Cadence:
     """The iterations of one run, on its schedule (a base of :class:`Runner`)."""
 
     __slots__ = (
+        "backoff",
         "count",
         "current_loop",
+        "exclusive",
         "grace",
         "interval",
+        "iteration_started",
         "jitter",
+        "last_began",
         "last_target",
+        "max_retries",
         "next_deadline",
         "next_slot",
         "next_target",
+        "on_timeout",
         "overrun",
         "paused",
+        "plain",
         "primitives",
         "random",
         "replan",
         "skipped",
+        "timeout",
         "wake",
         "wall_offset",
     )
@@ -98,9 +121,26 @@ class Cadence:
     next_target: datetime.datetime | None
     last_target: datetime.datetime | None
     wall_offset: float
+    # The slot of the iteration that began last: monotonic for an interval, else wall-clock.
+    last_began: float | datetime.datetime | None
+    # When the iteration in progress began (event loop clock), while anyone listens.
+    iteration_started: float | None
+    timeout: float | None
+    on_timeout: TimeoutAction
+    # What the run's retries wait by, made at its first retry.
+    backoff: SupportsDelay | None
+    # Neither a timeout nor a lease: the iterations take the short path (unless listened to).
+    plain: bool
+    # The lease side of an exclusive loop's run.
+    exclusive: Exclusive | None
+    max_retries: int | None
 
     def enter(self, new: LoopState) -> None:
         raise NotImplementedError
+
+    def note_skipped(self, count: int, reason: SkipReason) -> None:
+        """Count ``count`` slots as skipped (the runner reports them too)."""
+        self.skipped += count
 
     async def _iterate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if self.state is _STOPPING:
@@ -120,39 +160,25 @@ class Cadence:
             scheduled = waited
         body = self.loop._body
         # Bound once: the iterations do not thread the arguments through again.
-        call: Callable[[], Awaitable[Any]] = (
-            functools.partial(body, *args, **kwargs) if args or kwargs else body
-        )
-        backoff: ExponentialBackoff[Literal[False]] | None = None
+        call: _Body = functools.partial(body, *args, **kwargs) if args or kwargs else body
+        self.backoff = None
         while True:
             if self.state is not _RUNNING:
                 self.enter(_RUNNING)
             interval = self.interval
             if interval is not None:
+                self.last_began = scheduled
                 self.next_deadline = self.next_slot = scheduled + interval
             else:
+                self.last_began = self.last_target
                 self._plan_next_wall_time()
-            while True:
+            if self.plain and not _events.listening:
                 try:
                     await call()
-                    break
                 except Exception as exc:
-                    owner: Loop[Any, Any] = self.loop
-                    if not (owner.reconnect and is_handled(exc, owner._exception_types)):
-                        raise
-                    if backoff is None:
-                        backoff = ExponentialBackoff(clock=current_time)
-                    delay = backoff.delay()
-                    logger.warning(
-                        "Handled exception in loop %r; retrying in %.2f seconds",
-                        owner.name,
-                        delay,
-                        exc_info=exc,
-                    )
-                    # Not interruptible by stop(): the retries belong to this iteration.
-                    self.enter(_S.BACKING_OFF)
-                    await anyio.sleep(delay)
-                    self.enter(_S.RUNNING)
+                    await self._retry(call, exc)
+            else:
+                await self._observed_iteration(call, scheduled)
             self.current_loop += 1
             if self.current_loop == self.count or self.state is _STOPPING:
                 return
@@ -186,18 +212,151 @@ class Cadence:
                 return
             scheduled = waited
 
+    async def _observed_iteration(self, call: _Body, scheduled: float) -> None:
+        """One iteration with a timeout, a lease or listeners: the hot path's slower twin."""
+        if _events.listening:
+            self._report_start(scheduled)
+        try:
+            exclusive = self.exclusive
+            if exclusive is None:
+                outcome = await self._attempts(call)
+            else:
+                assert self.last_target is not None
+                with exclusive.guard(self.last_target.astimezone(_UTC)) as scope:
+                    outcome = await self._attempts(call)
+                if scope.cancelled_caught:
+                    logger.warning(
+                        "Loop %r lost its lease during an iteration, which was cancelled",
+                        self.loop.name,
+                    )
+                    outcome = "lease_lost"
+        except Exception as exc:
+            if _events.listening:
+                self._report_end("error", exc)
+            raise
+        except BaseException:
+            if _events.listening:
+                self._report_end("cancelled")
+            raise
+        if _events.listening:
+            self._report_end(outcome)
+
+    async def _attempts(self, call: _Body) -> IterationOutcome:
+        """The attempts of one iteration, with their retries: how the iteration ended."""
+        try:
+            completed = await self._attempt(call)
+        except Exception as exc:
+            completed = await self._retry(call, exc)
+        return "success" if completed else "timeout"
+
+    async def _attempt(self, call: _Body) -> bool:
+        """Call the body once, under ``timeout`` if any; False for a timeout that is skipped.
+
+        :raises IterationTimeout: for a timeout that is an error or retried.
+        """
+        timeout = self.timeout
+        if timeout is None:
+            await call()
+            return True
+        with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
+            await call()
+        if not scope.cancelled_caught:
+            return True
+        action, name = self.on_timeout, self.loop.name
+        if _events.listening:
+            _events.emit(_events.IterationTimedOut(self.loop, self.current_loop, timeout, action))
+        if action == "skip":
+            logger.warning(
+                "Iteration of loop %r timed out after %s seconds; skipped", name, timeout
+            )
+            self.note_skipped(1, "timeout")
+            return False
+        raise IterationTimeout(
+            f"an iteration of loop {name!r} ran past its timeout of {timeout} s"
+        )
+
+    async def _retry(self, call: _Body, exc: Exception) -> bool:
+        """Retry the iteration whose attempt raised ``exc``, with backoff, until an attempt
+        succeeds (return what :meth:`_attempt` did) or raises an unhandled exception.
+
+        Not interruptible by stop(): the retries belong to the iteration.
+        """
+        retries = 0
+        while True:
+            retries += 1
+            delay = self._retry_delay(exc, retries)
+            if delay is None:
+                raise exc
+            self.enter(_S.BACKING_OFF)
+            await anyio.sleep(delay)
+            self.enter(_S.RUNNING)
+            try:
+                return await self._attempt(call)
+            except Exception as again:
+                exc = again
+
+    def _retry_delay(self, exc: Exception, retries: int) -> float | None:
+        """The delay before retry number ``retries`` after ``exc``; None if it is unhandled."""
+        owner: Loop[Any, Any] = self.loop
+        if isinstance(exc, IterationTimeout):
+            handled = self.on_timeout == "retry"
+        else:
+            handled = owner.reconnect and is_handled(exc, owner._exception_types)
+        if not handled or (self.max_retries is not None and retries > self.max_retries):
+            return None
+        backoff = self.backoff
+        if backoff is None:
+            # Made once per run, at the first retry: discord.py's resets itself after a
+            # quiet spell, so it is kept across iterations.
+            from ._retry import new_backoff
+
+            assert self.primitives is not None
+            backoff = self.backoff = new_backoff(
+                self.options.backoff, self.primitives.current_time
+            )
+        delay = backoff.delay()
+        logger.warning(
+            "Handled exception in loop %r; retrying in %.2f seconds",
+            owner.name,
+            delay,
+            exc_info=exc,
+        )
+        if _events.listening:
+            event = _events.IterationRetrying(owner, self.current_loop, retries, delay, exc)
+            _events.emit(event)
+        return delay
+
+    def _report_start(self, scheduled: float) -> None:
+        """Tell the listeners that the iteration due at ``scheduled`` begins."""
+        now = self.iteration_started = anyio.current_time()
+        if self.interval is not None:
+            slot = utc_from_timestamp(self.wall_offset + scheduled)
+            lateness = now - scheduled
+        else:
+            assert isinstance(self.last_began, datetime.datetime)
+            slot = self.last_began.astimezone(_UTC)
+            lateness = (_backend.wall_now() - slot).total_seconds()
+        _events.emit(_events.IterationStarted(self.loop, self.current_loop, slot, lateness))
+
+    def _report_end(self, outcome: IterationOutcome, exc: BaseException | None = None) -> None:
+        # Zero for an iteration that began before anyone listened.
+        started = self.iteration_started
+        duration = 0.0 if started is None else anyio.current_time() - started
+        event = _events.IterationFinished(self.loop, self.current_loop, outcome, duration, exc)
+        _events.emit(event)
+
     def _plan_missed(self, scheduled: float, interval: float, now: float) -> float:
         """The due time of the slot to run after the one due at ``scheduled``, now behind."""
         from ._missed import plan_interval  # not at import: only loops that fall behind
 
         plan = plan_interval(scheduled, interval, 0, now, self.overrun, self.grace)
-        self.skipped += plan.skipped
+        self.note_skipped(plan.skipped, "missed")
         return plan.due
 
     def _plan_next_wall_time(self) -> None:
         """Record, for next_iteration, which wall-clock time follows the one running now."""
         schedule = self.options.schedule
-        assert not isinstance(schedule, Every)
+        assert self.interval is None
         now = _backend.wall_now()
         after = now if self.last_target is None else max(now, self.last_target)
         self.next_target = schedule.next_after(after)
@@ -237,14 +396,22 @@ class Cadence:
                 self.next_target = None
                 await primitives.sleep_until(start, self)
             else:
-                assert not isinstance(schedule, Every)
+                assert self.interval is None
                 if not await self._sleep_until_wall_time(schedule, primitives):
                     return None  # the schedule has no more times
                 due = primitives.current_time()
             if self.state is _STOPPING:
                 return None
             if not (self.replan or self.paused):
-                return due
+                exclusive = self.exclusive
+                if exclusive is None:
+                    return due
+                # An exclusive loop runs only the slots that its lease lets it claim.
+                assert self.last_target is not None
+                if await exclusive.claim(self.last_target.astimezone(_UTC)):
+                    return due
+                if self.state is _STOPPING:
+                    return None
 
     async def _sleep_until_wall_time(
         self, schedule: Schedule, primitives: _backend.Primitives
@@ -256,7 +423,7 @@ class Cadence:
         while True:
             now = _backend.wall_now()
             plan = plan_wall(schedule, self.last_target, now, self.overrun, self.grace)
-            self.skipped += plan.skipped
+            self.note_skipped(plan.skipped, "missed")
             slot = plan.slot
             if slot is None:
                 self.next_target = None
@@ -278,7 +445,7 @@ class Cadence:
                 # Woke long after the slot (a suspended machine): plan again, which
                 # drops this slot as too late.
                 self.last_target = slot
-                self.skipped += 1
+                self.note_skipped(1, "missed")
                 continue
             self.last_target = slot
             return True
@@ -299,16 +466,16 @@ class Cadence:
         if interval is not None:
             if interval > 0:
                 missed = int((primitives.current_time() - scheduled) // interval)
-                self.skipped += missed
+                self.note_skipped(missed, "paused")
                 scheduled += missed * interval
             return scheduled
         schedule = self.options.schedule
-        assert not isinstance(schedule, Every)
+        assert self.interval is None
         # Every slot that came due while paused is skipped; the next one runs.
         from ._missed import plan_wall
 
         plan = plan_wall(schedule, self.last_target, _backend.wall_now(), "skip", None)
-        self.skipped += plan.skipped
+        self.note_skipped(plan.skipped, "paused")
         if plan.slot is not None:
             self.last_target = plan.slot - _ONE_MICROSECOND
         return scheduled
@@ -321,16 +488,18 @@ def preview(
     now: datetime.datetime,
     next_due: datetime.datetime | None,
     next_slot: datetime.datetime | None = None,
+    aligned: bool = False,
 ) -> list[datetime.datetime]:
     """The next ``n`` run times of ``schedule`` (aware UTC), the first being ``next_due``.
 
     ``next_slot`` is the grid's time of ``next_due`` when jitter moved it: later runs follow
     the grid, not the draw. For an interval without a known next due time, the first run is
     ``now`` (a loop runs at once when started); for a wall-clock schedule, its first time at
-    or after ``now``.
+    or after ``now``. ``aligned``: an interval on the grid aligned to the Unix epoch, as an
+    exclusive loop runs it.
     """
     times: list[datetime.datetime] = []
-    if isinstance(schedule, Every):
+    if isinstance(schedule, Every) and not aligned:
         step = datetime.timedelta(seconds=schedule.interval)
         first = next_due if next_due is not None else now
         moment = next_slot if next_slot is not None else first
