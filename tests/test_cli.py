@@ -14,19 +14,25 @@ import itertools
 import logging
 import os
 import queue
+import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 
 import anytasks
 from anytasks._cli import main
+from anytasks._service import serve
 
 BACKENDS = ["asyncio", "asyncio+uvloop", "trio"]
 WAIT = 20.0  # seconds: the most any one line or exit is waited for (not expected to be used)
@@ -35,12 +41,12 @@ WAIT = 20.0  # seconds: the most any one line or exit is waited for (not expecte
 class Service:
     """``python -m anytasks run ...`` in a subprocess, its output read line by line."""
 
-    def __init__(self, directory: Path, *args: str) -> None:
+    def __init__(self, directory: Path, *args: str, env: dict[str, str] | None = None) -> None:
         path = os.pathsep.join(filter(None, [str(directory), os.environ.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "anytasks", "run", *args],
             cwd=directory,
-            env={**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **(env or {}), "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -110,8 +116,10 @@ def service(tmp_path: Path) -> Iterator[list[Service]]:
         each.close()
 
 
-def run_service(started: list[Service], directory: Path, *args: str) -> Service:
-    each = Service(directory, *args)
+def run_service(
+    started: list[Service], directory: Path, *args: str, env: dict[str, str] | None = None
+) -> Service:
+    each = Service(directory, *args, env=env)
     started.append(each)
     return each
 
@@ -303,6 +311,139 @@ def test_an_unknown_module_is_a_usage_error(tmp_path: Path, service: list[Servic
     assert running.lines[-1] == (
         "python -m anytasks run: error: no_such_app:loops: no module named 'no_such_app'"
     )
+
+
+# -- the health file and the metrics ------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+def test_the_metrics_port_serves_the_loops_metrics(tmp_path: Path, service: list[Service]) -> None:
+    pytest.importorskip("anytasks.metrics.prometheus")
+    write_module(
+        tmp_path,
+        """\
+        import anytasks
+
+        @anytasks.loop(seconds=0.01, name="beat")
+        async def beat():
+            print(f"> iteration {beat.current_loop}", flush=True)
+        """,
+    )
+    port = free_port()
+    running = run_service(service, tmp_path, "app:beat", "--metrics-port", str(port))
+    running.wait_for("> iteration 2")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=WAIT) as response:
+        text = response.read().decode()
+    running.send(signal.SIGTERM)
+    assert running.finish() == 0
+    counts = {
+        labels: float(value)
+        for labels, value in re.findall(r"^anytasks_iterations_total\{(.*)\} (\S+)$", text, re.M)
+    }
+    successes = [
+        value
+        for labels, value in counts.items()
+        if {'loop="beat"', 'outcome="success"'} <= set(labels.split(","))
+    ]
+    assert successes, text
+    assert successes[0] >= 2
+
+
+# -- the service in-process: signals sent to this process, on the real clock --------------------
+
+
+@pytest.fixture(params=BACKENDS)
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    if request.param == "asyncio+uvloop":
+        import uvloop
+
+        return "asyncio", {"loop_factory": uvloop.new_event_loop}
+    return request.param, {}
+
+
+def run_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "anytasks.run"]
+
+
+@pytest.mark.anyio
+async def test_serve_stops_the_loops_then_cancels_them_after_the_grace_period(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "anytasks")
+    events: list[str] = []
+
+    @anytasks.loop(seconds=0.01, name="quick")
+    async def quick() -> None:
+        events.append(f"quick {quick.current_loop}")
+        if quick.current_loop == 0:
+            signal.raise_signal(signal.SIGTERM)
+        await anyio.sleep(0.01)
+
+    @anytasks.loop(seconds=0.01, name="stubborn")
+    async def stubborn() -> None:
+        events.append("stubborn started")
+        await anyio.sleep(10)
+
+    @stubborn.after_loop
+    async def after_stubborn() -> None:
+        events.append(f"stubborn after_loop, cancelled={stubborn.is_being_cancelled()}")
+
+    assert await serve([stubborn, quick], grace=0.05) is True
+    # Trio starts tasks in no set order.
+    assert sorted(events[:2]) == ["quick 0", "stubborn started"]
+    assert events[2:] == ["stubborn after_loop, cancelled=True"]
+    assert run_messages(caplog) == [
+        "running 'stubborn', 'quick'",
+        "SIGTERM received: stopping 2 loop(s), which get 0.05 s to end",
+        "grace period of 0.05 s is over: cancelling 'stubborn'",
+        "every loop has ended",
+    ]
+
+
+@pytest.mark.anyio
+async def test_serve_cancels_at_a_second_signal_and_reports_failures(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "anytasks")
+
+    async def signal_and_wait_for(message: str) -> None:
+        # Trio delivers a signal that is sent again before the first was read only once.
+        signal.raise_signal(signal.SIGINT)
+        while not any(message in logged for logged in run_messages(caplog)):  # noqa: ASYNC110
+            await anyio.sleep(0.001)
+
+    @anytasks.loop(seconds=0.01, name="stubborn")
+    async def stubborn() -> None:
+        await signal_and_wait_for("SIGINT received: stopping")
+        await signal_and_wait_for("SIGINT received again")
+        await anyio.sleep(10)
+
+    @stubborn.after_loop
+    async def after_stubborn() -> None:
+        await signal_and_wait_for("already")
+        raise LookupError("no such row")  # a hook's error: logged, the loop has not failed
+
+    @anytasks.loop(seconds=0, name="broken")
+    async def broken() -> None:
+        raise LookupError("no such row")
+
+    with anyio.fail_after(5):  # far less than the grace period
+        assert await serve([stubborn, broken], grace=30) is False
+    assert run_messages(caplog) == [
+        "running 'stubborn', 'broken'",
+        "SIGINT received: stopping 2 loop(s), which get 30 s to end",
+        "SIGINT received again: cancelling the loops now",
+        "SIGINT received: the loops are being cancelled already",
+        "every loop has ended; failed: 'broken'",
+    ]
+    assert (stubborn.failed(), broken.failed()) == (False, True)
 
 
 # -- the command line, in-process ----------------------------------------------------------------
