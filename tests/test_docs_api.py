@@ -54,11 +54,23 @@ def test_signatures_read_as_written(site: Path) -> None:
         and s.endswith("→ Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]")
         for s in shown
     )
-    for hook in ("before_loop", "after_loop", "error"):
-        assert (
-            f"{hook}[_HookT: Callable[..., Coroutine[Any, Any, Any]]](coro: _HookT) → _HookT"
-            in shown
-        )
+    hook = "Coroutine[Any, Any, Any]"
+    assert (
+        f"before_loop[_BeforeT: Callable[[], {hook}] | Callable[[Any], {hook}]]"
+        "(coro: _BeforeT) → _BeforeT"
+    ) in shown
+    assert (
+        f"after_loop[_AfterT: Callable[[], {hook}] | Callable[[Any], {hook}] | "
+        f"Callable[[Any, LoopEnd], {hook}]](coro: _AfterT) → _AfterT"
+    ) in shown
+    assert (
+        f"error[_ErrorT: Callable[[Any], {hook}] | Callable[[Any, Any], {hook}]]"
+        "(coro: _ErrorT) → _ErrorT"
+    ) in shown
+    assert (
+        "anytasks.add_listener[_ListenerT: Callable[[LoopEvent], object]]"
+        "(listener: _ListenerT) → _ListenerT"
+    ) in shown
     assert [s for s in shown if s.startswith("delay(")] == ["delay() → float"]
     assert not [s for s in shown if "~" in s or "[[...]" in s or "[[_P]" in s]
 

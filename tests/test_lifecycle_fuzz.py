@@ -38,7 +38,7 @@ from anyio.abc import TaskStatus
 
 import anytasks
 import anytasks._backend
-import anytasks._cadence
+import anytasks._retry
 from anytasks._backend import _PORTABLE
 from anytasks.testing import wall_now
 
@@ -684,7 +684,7 @@ async def test_lifecycle(case: Case, backend_name: str, monkeypatch: pytest.Monk
     def fixed_backoff(**_: Any) -> FixedBackoff:
         return FixedBackoff(BACKOFF * unit)
 
-    monkeypatch.setattr(anytasks._cadence, "ExponentialBackoff", fixed_backoff)
+    monkeypatch.setattr(anytasks._retry, "ExponentialBackoff", fixed_backoff)
     fast = Scenario(case, unit, virtual)
     await fast.play()
     monkeypatch.setattr(anytasks._backend, "bind_primitives", lambda: _PORTABLE)

@@ -2,9 +2,25 @@
 
 from ._backoff import ExponentialBackoff as ExponentialBackoff
 from ._decorator import loop as loop
+from ._events import IterationFinished as IterationFinished
+from ._events import IterationRetrying as IterationRetrying
+from ._events import IterationSkipped as IterationSkipped
+from ._events import IterationStarted as IterationStarted
+from ._events import IterationTimedOut as IterationTimedOut
+from ._events import LoopEnded as LoopEnded
+from ._events import LoopEvent as LoopEvent
+from ._events import LoopStarted as LoopStarted
+from ._events import add_listener as add_listener
+from ._events import remove_listener as remove_listener
 from ._host import BackgroundHost as BackgroundHost
 from ._host import background as background
 from ._loop import Loop as Loop
+from ._outcome import EndReason as EndReason
+from ._outcome import IterationOutcome as IterationOutcome
+from ._outcome import IterationTimeout as IterationTimeout
+from ._outcome import LoopEnd as LoopEnd
+from ._outcome import SkipReason as SkipReason
+from ._outcome import TimeoutAction as TimeoutAction
 from ._schedules import AnyOf as AnyOf
 from ._schedules import Cron as Cron
 from ._schedules import Daily as Daily
@@ -23,24 +39,42 @@ __all__ = [
     "BackgroundHost",
     "Cron",
     "Daily",
+    "EndReason",
     "Every",
     "ExponentialBackoff",
+    "IterationFinished",
+    "IterationOutcome",
+    "IterationRetrying",
+    "IterationSkipped",
+    "IterationStarted",
+    "IterationTimedOut",
+    "IterationTimeout",
     "Loop",
+    "LoopEnd",
+    "LoopEnded",
+    "LoopEvent",
+    "LoopStarted",
     "LoopState",
     "Schedule",
+    "SkipReason",
     "Tick",
     "Ticks",
+    "TimeoutAction",
+    "add_listener",
     "background",
     "cron",
     "daily",
     "every",
     "loop",
+    "remove_listener",
     "ticks",
 ]
 
 __version__ = "0.1.0"
 
-# Tracebacks, reprs and docs should say anytasks.Loop, not anytasks._loop.Loop.
+# Tracebacks, reprs and docs should say anytasks.Loop, not anytasks._loop.Loop. (Not the
+# Literal type aliases: they would print as anytasks.Literal[...].)
 for _name in __all__:
-    globals()[_name].__module__ = __name__
+    if _name not in ("IterationOutcome", "SkipReason", "TimeoutAction"):
+        globals()[_name].__module__ = __name__
 del _name  # pyright: ignore[reportPossiblyUnboundVariable]  # __all__ is not empty

@@ -33,8 +33,13 @@ class ExponentialBackoff(Generic[_IntegralT]):
     :param clock: the time source for the reset rule, in seconds. Default:
         :func:`time.monotonic`; loops pass the event loop's clock so that the reset
         follows virtual time in tests.
-    :raises TypeError: if ``base`` is not an integer.
-    :raises ValueError: if ``base`` is not positive.
+    :param cap: the largest delay, in seconds (the draws come from ``[0, min(cap,
+        base * 2**exp)]``); ``None`` for no cap but the exponent's.
+    :raises TypeError: if ``base`` is not an integer, or ``cap`` not a number.
+    :raises ValueError: if ``base`` or ``cap`` is not positive.
+
+    .. versionchanged:: 0.2
+       ``cap``.
 
     Synopsis::
 
@@ -46,7 +51,16 @@ class ExponentialBackoff(Generic[_IntegralT]):
                 await anyio.sleep(backoff.delay())
     """
 
-    __slots__ = ("_base", "_clock", "_exp", "_integral", "_last_call", "_reset_after", "_rng")
+    __slots__ = (
+        "_base",
+        "_cap",
+        "_clock",
+        "_exp",
+        "_integral",
+        "_last_call",
+        "_reset_after",
+        "_rng",
+    )
 
     @overload
     def __init__(
@@ -56,6 +70,7 @@ class ExponentialBackoff(Generic[_IntegralT]):
         integral: Literal[False] = False,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cap: float | None = None,
     ) -> None: ...
 
     @overload
@@ -66,6 +81,7 @@ class ExponentialBackoff(Generic[_IntegralT]):
         integral: Literal[True],
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cap: float | None = None,
     ) -> None: ...
 
     @overload
@@ -76,6 +92,7 @@ class ExponentialBackoff(Generic[_IntegralT]):
         integral: bool,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cap: float | None = None,
     ) -> None: ...
 
     def __init__(
@@ -85,11 +102,18 @@ class ExponentialBackoff(Generic[_IntegralT]):
         integral: bool = False,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cap: float | None = None,
     ) -> None:
         if isinstance(base, bool) or not isinstance(base, int):
             raise TypeError(f"`base` must be an integer, not {type(base).__name__!r}")
         if base <= 0:
             raise ValueError(f"`base` must be positive, got {base!r}")
+        if cap is not None:
+            if isinstance(cap, bool) or not isinstance(cap, (int, float)):
+                raise TypeError(f"`cap` must be a number or None, not {type(cap).__name__!r}")
+            if not cap > 0:  # NaN too
+                raise ValueError(f"`cap` must be positive, got {cap!r}")
+        self._cap = cap
         self._base = base
         self._integral = integral
         self._rng = rng if rng is not None else random.Random()
@@ -129,12 +153,23 @@ class ExponentialBackoff(Generic[_IntegralT]):
         self._last_call = now
         self._exp = min(self._exp + 1, _MAX_EXPONENT)
         upper = self._base * 2**self._exp
+        if self._cap is not None:
+            upper = min(upper, self._cap)
         if self._integral:
-            return self._rng.randrange(0, upper)
+            # int() of a cap below 1 would leave nothing to draw from.
+            return self._rng.randrange(0, max(1, int(upper)))
         return self._rng.uniform(0, upper)
 
+    def _fresh(self, clock: Callable[[], float]) -> ExponentialBackoff[bool]:
+        """A backoff configured as this one (base, integral, cap, generator), from the bottom,
+        on ``clock``: what a loop given ``backoff=`` this one uses for each run."""
+        return ExponentialBackoff(
+            self._base, integral=self._integral, rng=self._rng, clock=clock, cap=self._cap
+        )
+
     def __repr__(self) -> str:
+        cap = "" if self._cap is None else f", cap={self._cap!r}"
         return (
-            f"ExponentialBackoff(base={self._base!r}, integral={self._integral!r}, "
+            f"ExponentialBackoff(base={self._base!r}, integral={self._integral!r}{cap}, "
             f"exp={self._exp!r})"
         )

@@ -18,20 +18,22 @@ import datetime
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from . import _backend
-from ._backoff import ExponentialBackoff
+from . import _backend, _events
 from ._handled import is_handled
 from ._options import AnySchedule, LoopOptions
+from ._outcome import IterationTimeout
 from ._schedules import Every, Schedule
 from ._state import LoopState
 
 if TYPE_CHECKING:
     from ._loop import Loop
     from ._missed import Overrun
+    from ._outcome import IterationOutcome, SkipReason, TimeoutAction
+    from ._retry import SupportsDelay
 
 logger = logging.getLogger("anytasks")
 
@@ -52,6 +54,15 @@ _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 _UTC = datetime.timezone.utc
 
 
+def utc_from_timestamp(timestamp: float) -> datetime.datetime:
+    """The aware UTC datetime of a Unix timestamp, or the latest one past the year 9999."""
+    try:
+        return datetime.datetime.fromtimestamp(timestamp, _UTC)
+    except (OverflowError, ValueError, OSError):
+        # past the year 9999 (``seconds=1e12``)
+        return datetime.datetime.max.replace(tzinfo=_UTC)
+
+
 class Cadence:
     """The iterations of one run, on its schedule (a base of :class:`Runner`)."""
 
@@ -60,17 +71,22 @@ class Cadence:
         "current_loop",
         "grace",
         "interval",
+        "iteration_started",
         "jitter",
+        "last_began",
         "last_target",
+        "max_retries",
         "next_deadline",
         "next_slot",
         "next_target",
+        "on_timeout",
         "overrun",
         "paused",
         "primitives",
         "random",
         "replan",
         "skipped",
+        "timeout",
         "wake",
         "wall_offset",
     )
@@ -98,9 +114,20 @@ class Cadence:
     next_target: datetime.datetime | None
     last_target: datetime.datetime | None
     wall_offset: float
+    # The slot of the iteration that began last: monotonic for an interval, else wall-clock.
+    last_began: float | datetime.datetime | None
+    # When the iteration in progress began (event loop clock), while anyone listens.
+    iteration_started: float | None
+    timeout: float | None
+    on_timeout: TimeoutAction
+    max_retries: int | None
 
     def enter(self, new: LoopState) -> None:
         raise NotImplementedError
+
+    def note_skipped(self, count: int, reason: SkipReason) -> None:
+        """Count ``count`` slots as skipped (the runner reports them too)."""
+        self.skipped += count
 
     async def _iterate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if self.state is _STOPPING:
@@ -123,36 +150,50 @@ class Cadence:
         call: Callable[[], Awaitable[Any]] = (
             functools.partial(body, *args, **kwargs) if args or kwargs else body
         )
-        backoff: ExponentialBackoff[Literal[False]] | None = None
+        backoff: SupportsDelay | None = None
+        retries = 0
         while True:
             if self.state is not _RUNNING:
                 self.enter(_RUNNING)
             interval = self.interval
             if interval is not None:
+                self.last_began = scheduled
                 self.next_deadline = self.next_slot = scheduled + interval
             else:
+                self.last_began = self.last_target
                 self._plan_next_wall_time()
+            if _events.listening:
+                self._report_start(scheduled)
+            # Retries belong to the iteration: stop() does not cut them short.
+            delay: float | None = None
+            completed = True
             while True:
                 try:
-                    await call()
+                    if delay is not None:
+                        self.enter(_S.BACKING_OFF)
+                        await anyio.sleep(delay)
+                        self.enter(_S.RUNNING)
+                    if self.timeout is None:
+                        await call()
+                    else:
+                        completed = await self._call_bounded(call)
                     break
                 except Exception as exc:
-                    owner: Loop[Any, Any] = self.loop
-                    if not (owner.reconnect and is_handled(exc, owner._exception_types)):
-                        raise
                     if backoff is None:
-                        backoff = ExponentialBackoff(clock=current_time)
-                    delay = backoff.delay()
-                    logger.warning(
-                        "Handled exception in loop %r; retrying in %.2f seconds",
-                        owner.name,
-                        delay,
-                        exc_info=exc,
-                    )
-                    # Not interruptible by stop(): the retries belong to this iteration.
-                    self.enter(_S.BACKING_OFF)
-                    await anyio.sleep(delay)
-                    self.enter(_S.RUNNING)
+                        from ._retry import new_backoff
+
+                        backoff = new_backoff(self.options.backoff, current_time)
+                    retries += 1
+                    delay = self._retry_delay(exc, retries, backoff)
+                    if delay is None:
+                        raise
+                except BaseException:
+                    if _events.listening:
+                        self._report_end("cancelled")
+                    raise
+            retries = 0
+            if _events.listening:
+                self._report_end("success" if completed else "timeout")
             self.current_loop += 1
             if self.current_loop == self.count or self.state is _STOPPING:
                 return
@@ -180,12 +221,78 @@ class Cadence:
                 return
             scheduled = waited
 
+    async def _call_bounded(self, call: Callable[[], Awaitable[Any]]) -> bool:
+        """Call the body under ``timeout``; return False for a timeout that is skipped.
+
+        :raises IterationTimeout: for a timeout that is an error or retried.
+        """
+        timeout = self.timeout
+        assert timeout is not None
+        with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
+            await call()
+        if not scope.cancelled_caught:
+            return True
+        action, name = self.on_timeout, self.loop.name
+        if _events.listening:
+            _events.emit(_events.IterationTimedOut(self.loop, self.current_loop, timeout, action))
+        if action == "skip":
+            logger.warning(
+                "Iteration of loop %r timed out after %s seconds; skipped", name, timeout
+            )
+            self.note_skipped(1, "timeout")
+            return False
+        raise IterationTimeout(
+            f"an iteration of loop {name!r} ran past its timeout of {timeout} s"
+        )
+
+    def _retry_delay(self, exc: Exception, retries: int, backoff: SupportsDelay) -> float | None:
+        """The delay before retrying after ``exc``; None if ``exc`` is unhandled."""
+        owner: Loop[Any, Any] = self.loop
+        if isinstance(exc, IterationTimeout):
+            handled = self.on_timeout == "retry"
+        else:
+            handled = owner.reconnect and is_handled(exc, owner._exception_types)
+        if not handled or (self.max_retries is not None and retries > self.max_retries):
+            if _events.listening:
+                self._report_end("error", exc)
+            return None
+        delay = backoff.delay()
+        logger.warning(
+            "Handled exception in loop %r; retrying in %.2f seconds",
+            owner.name,
+            delay,
+            exc_info=exc,
+        )
+        if _events.listening:
+            event = _events.IterationRetrying(owner, self.current_loop, retries, delay, exc)
+            _events.emit(event)
+        return delay
+
+    def _report_start(self, scheduled: float) -> None:
+        """Tell the listeners that the iteration due at ``scheduled`` begins."""
+        now = self.iteration_started = anyio.current_time()
+        if self.interval is not None:
+            slot = utc_from_timestamp(self.wall_offset + scheduled)
+            lateness = now - scheduled
+        else:
+            assert isinstance(self.last_began, datetime.datetime)
+            slot = self.last_began.astimezone(_UTC)
+            lateness = (_backend.wall_now() - slot).total_seconds()
+        _events.emit(_events.IterationStarted(self.loop, self.current_loop, slot, lateness))
+
+    def _report_end(self, outcome: IterationOutcome, exc: BaseException | None = None) -> None:
+        # Zero for an iteration that began before anyone listened.
+        started = self.iteration_started
+        duration = 0.0 if started is None else anyio.current_time() - started
+        event = _events.IterationFinished(self.loop, self.current_loop, outcome, duration, exc)
+        _events.emit(event)
+
     def _plan_missed(self, scheduled: float, interval: float, now: float) -> float:
         """The due time of the slot to run after the one due at ``scheduled``, now behind."""
         from ._missed import plan_interval  # not at import: only loops that fall behind
 
         plan = plan_interval(scheduled, interval, 0, now, self.overrun, self.grace)
-        self.skipped += plan.skipped
+        self.note_skipped(plan.skipped, "missed")
         return plan.due
 
     def _plan_next_wall_time(self) -> None:
@@ -250,7 +357,7 @@ class Cadence:
         while True:
             now = _backend.wall_now()
             plan = plan_wall(schedule, self.last_target, now, self.overrun, self.grace)
-            self.skipped += plan.skipped
+            self.note_skipped(plan.skipped, "missed")
             slot = plan.slot
             if slot is None:
                 self.next_target = None
@@ -272,7 +379,7 @@ class Cadence:
                 # Woke long after the slot (a suspended machine): plan again, which
                 # drops this slot as too late.
                 self.last_target = slot
-                self.skipped += 1
+                self.note_skipped(1, "missed")
                 continue
             self.last_target = slot
             return True
@@ -293,7 +400,7 @@ class Cadence:
         if interval is not None:
             if interval > 0:
                 missed = int((primitives.current_time() - scheduled) // interval)
-                self.skipped += missed
+                self.note_skipped(missed, "paused")
                 scheduled += missed * interval
             return scheduled
         schedule = self.options.schedule
@@ -302,7 +409,7 @@ class Cadence:
         from ._missed import plan_wall
 
         plan = plan_wall(schedule, self.last_target, _backend.wall_now(), "skip", None)
-        self.skipped += plan.skipped
+        self.note_skipped(plan.skipped, "paused")
         if plan.slot is not None:
             self.last_target = plan.slot - _ONE_MICROSECOND
         return scheduled

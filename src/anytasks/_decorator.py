@@ -82,10 +82,26 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
         slot, never at or past the next slot; the grid does not move.
     :param random: where jitter draws from: a function returning a float in ``[0, 1)``,
         such as ``random.Random(seed).random``; default :func:`random.random`.
+    :param timeout: each call of the body runs under this deadline, in seconds (a real
+        cancellation); ``None`` (the default) for none.
+    :param on_timeout: what an iteration that runs past ``timeout`` leads to: ``"error"``
+        (the default: an :class:`~anytasks.IterationTimeout`, unhandled), ``"skip"`` (a
+        warning; the iteration counts as run and as skipped, and the loop goes on to its next
+        slot) or ``"retry"`` (retried with backoff, as a handled exception).
+    :param backoff: how retries wait: a function making a fresh backoff (an object with a
+        ``delay()`` method) for each run, or an :class:`~anytasks.ExponentialBackoff` whose
+        configuration (base, cap, integral) each run copies. Default: discord.py's,
+        ``ExponentialBackoff()``.
+    :param max_retries: after this many retries in a row within an iteration, a handled
+        exception counts as unhandled; ``None`` (the default) for no limit.
     :raises TypeError: for arguments of the wrong type, two forms of schedule
         mixed, or a decorated object that is not a coroutine function.
     :raises ValueError: for a negative, NaN or infinite interval, an empty
-        ``time`` list, or a ``count`` below 1.
+        ``time`` list, a ``count`` below 1, a ``timeout`` that is not positive and
+        finite, or a negative ``max_retries``.
+
+    .. versionchanged:: 0.2
+       ``timeout``, ``on_timeout``, ``backoff`` and ``max_retries``.
 
     Synopsis::
 

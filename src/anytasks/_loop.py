@@ -30,13 +30,14 @@ from anyio.abc import TaskStatus
 
 from ._backend import running_asyncio_loop
 from ._cancellation import new_fallback_task
-from ._hooks import check_coroutine_function
+from ._hooks import check_coroutine_function, defined_in_class
 from ._host import current_host_task_group
 from ._options import (
     LoopKeywords,
     LoopOptions,
     parse_options,
 )
+from ._outcome import LoopEnd
 from ._runner import Runner, in_own_run
 from ._settings import Settings
 from ._state import LoopState
@@ -50,7 +51,6 @@ _P = ParamSpec("_P")
 _P2 = ParamSpec("_P2")
 _R = TypeVar("_R")
 _S = TypeVar("_S")
-_HookT = TypeVar("_HookT", bound=Callable[..., Coroutine[Any, Any, Any]])
 
 logger = logging.getLogger("anytasks")
 
@@ -84,6 +84,7 @@ class Loop(Settings, Generic[_P, _R]):
         "_body",
         "_failed",
         "_instance",
+        "_last_end",
         "coro",
     )
 
@@ -111,14 +112,19 @@ class Loop(Settings, Generic[_P, _R]):
         self._body: Callable[..., Coroutine[Any, Any, _R]] = coro
         self._instance: object = None
         self._attr_name = function_name(coro, "__name__")
-        self._init_hooks()
+        self._init_hooks(method=defined_in_class(coro))
         self._run: Runner | None = None
         self._failed = False
+        self._last_end: LoopEnd | None = None
 
     # -- class attribute protocol ------------------------------------------------
 
     def __set_name__(self, owner: type[Any], name: str) -> None:
         self._attr_name = name
+        if not self._method:
+            # Declared on a class after all (made from a function defined elsewhere): its
+            # hooks get ``self`` too.
+            self._recheck_hooks(method=True)
 
     @overload
     def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
@@ -213,6 +219,15 @@ class Loop(Settings, Generic[_P, _R]):
     def failed(self) -> bool:
         """Whether the last run ended with an unhandled exception; reset by the next start."""
         return self._failed
+
+    @property
+    def last_end(self) -> LoopEnd | None:
+        """How the latest run ended (set as it ends, before ``after_loop``); ``None`` if
+        the loop has never ended a run.
+
+        .. versionadded:: 0.2
+        """
+        return self._last_end
 
     def get_task(self) -> asyncio.Task[None] | None:
         """The :class:`asyncio.Task` of a loop started without a host on asyncio, else ``None``."""
@@ -377,13 +392,19 @@ class Loop(Settings, Generic[_P, _R]):
             run.restart_with = (args, kwargs)
             run.cancel()
 
-    async def join(self) -> None:
+    async def join(self) -> LoopEnd | None:
         """Wait until the loop, as currently started, has ended (including restarts).
 
         Returns at once if the loop is not running.
 
+        :returns: how the run ended (:attr:`last_end`): for a loop that restarted, the run
+            it ended with; ``None`` only if the loop has never ended a run.
+
         :raises RuntimeError: if called from the loop's own body or hooks, where it
             would wait for itself forever.
+
+        .. versionchanged:: 0.2
+           Returns the :class:`~anytasks.LoopEnd`.
         """
         run = self._run
         if run is not None:
@@ -395,6 +416,8 @@ class Loop(Settings, Generic[_P, _R]):
             if run.finished is None:
                 run.finished = anyio.Event()
             await run.finished.wait()
+            return run.end
+        return self._last_end
 
 
 def loop_from_options(

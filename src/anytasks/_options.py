@@ -18,6 +18,8 @@ from ._schedules import Every, Schedule, cron, daily, every
 
 if TYPE_CHECKING:
     from ._missed import Overrun
+    from ._outcome import TimeoutAction
+    from ._retry import BackoffSpec
 
 #: What a loop runs on: the monotonic grid of :class:`Every`, or a wall-clock :class:`Schedule`.
 AnySchedule = Every | Schedule
@@ -33,6 +35,10 @@ class CommonKeywords(TypedDict, total=False):
     grace: float | None
     jitter: float
     random: Callable[[], float] | None
+    timeout: float | None
+    on_timeout: TimeoutAction
+    backoff: BackoffSpec | None
+    max_retries: int | None
 
 
 class ScheduleKeywords(TypedDict, total=False):
@@ -72,6 +78,13 @@ class LoopOptions:
     jitter: float = 0.0
     # Where jitter draws from; None: random.random (seeded under anytasks.testing).
     random: Callable[[], float] | None = None
+    # The bound on each call of the body, and what passing it leads to.
+    timeout: float | None = None
+    on_timeout: TimeoutAction = "error"
+    # How retries wait (None: discord.py's backoff), and how many in a row before the error
+    # counts as unhandled (None: no limit).
+    backoff: BackoffSpec | None = None
+    max_retries: int | None = None
 
     @property
     def overrun_policy(self) -> Overrun:
@@ -111,9 +124,29 @@ def parse_options(keywords: dict[str, Any]) -> LoopOptions:
         common["jitter"] = check_jitter(common["jitter"])
     if common.get("random") is not None and not callable(common["random"]):
         raise TypeError(f"`random` must be callable, not {type(common['random']).__name__!r}")
+    if _RETRY_KEYS & common.keys():
+        _check_retry(common)
     options = LoopOptions(parse_schedule(forms), **common)
     check_common(options.count, options.reconnect, options.name)
     return options
+
+
+_RETRY_KEYS = frozenset({"timeout", "on_timeout", "backoff", "max_retries"})
+
+
+def _check_retry(common: dict[str, Any]) -> None:
+    from ._retry import check_backoff, check_max_retries, check_on_timeout, check_timeout
+
+    if "timeout" in common:
+        common["timeout"] = check_timeout(common["timeout"])
+    if "on_timeout" in common:
+        common["on_timeout"] = check_on_timeout(common["on_timeout"])
+        if common["on_timeout"] != "error" and common.get("timeout") is None:
+            raise TypeError(f"`on_timeout={common['on_timeout']!r}` needs a `timeout`")
+    if "backoff" in common:
+        common["backoff"] = check_backoff(common["backoff"])
+    if "max_retries" in common:
+        common["max_retries"] = check_max_retries(common["max_retries"])
 
 
 def parse_schedule(forms: dict[str, Any]) -> AnySchedule:

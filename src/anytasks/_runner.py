@@ -12,6 +12,7 @@ one per run and passes the controls on to it.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import sys
 import threading
@@ -23,10 +24,11 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskStatus
 
-from . import _backend
-from ._cadence import Cadence
+from . import _backend, _events
+from ._cadence import Cadence, utc_from_timestamp
 from ._cancellation import call_shielded, cancellation_requested
 from ._options import LoopOptions
+from ._outcome import EndReason, LoopEnd
 from ._schedules import Every
 from ._state import LoopState, check_transition, sticky
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from ._loop import Loop
+    from ._outcome import SkipReason
 
 logger = logging.getLogger("anytasks")
 
@@ -73,6 +76,7 @@ class Runner(Cadence):
 
     __slots__ = (
         "cancelled",
+        "end",
         "failure",
         "finished",
         "loop",
@@ -110,6 +114,10 @@ class Runner(Cadence):
         self.failure: Exception | None = None
         # Whether after_loop runs because the run was cancelled.
         self.cancelled = False
+        # How the latest run ended, once it has.
+        self.end: LoopEnd | None = None
+        self.iteration_started: float | None = None
+        self.last_began: float | datetime.datetime | None = None
         self.current_loop = 0
         # When the next iteration is due: a monotonic deadline for an interval
         # loop, a wall-clock time for a wall-clock schedule.
@@ -141,13 +149,12 @@ class Runner(Cadence):
             return self.next_target
         if self.next_deadline is None:
             return None
-        try:
-            return datetime.datetime.fromtimestamp(
-                self.wall_offset + self.next_deadline, datetime.timezone.utc
-            )
-        except (OverflowError, ValueError, OSError):
-            # past the year 9999 (``seconds=1e12``)
-            return datetime.datetime.max.replace(tzinfo=datetime.timezone.utc)
+        return utc_from_timestamp(self.wall_offset + self.next_deadline)
+
+    def note_skipped(self, count: int, reason: SkipReason) -> None:
+        self.skipped += count
+        if count and _events.listening:
+            _events.emit(_events.IterationSkipped(self.loop, reason, count))
 
     # -- controls -----------------------------------------------------------------------
 
@@ -182,6 +189,9 @@ class Runner(Cadence):
         self.grace = options.grace
         self.jitter = options.jitter
         self.random = options.random or _backend.default_random()
+        self.timeout = options.timeout
+        self.on_timeout = options.on_timeout
+        self.max_retries = options.max_retries
         schedule = options.schedule
         self.interval = schedule.interval if isinstance(schedule, Every) else None
         if schedule_changed:
@@ -264,8 +274,11 @@ class Runner(Cadence):
         self.skipped = 0
         self.cancelled = False
         self.last_target = None
+        self.last_began = None
         self.failure = None
         started = False
+        if _events.listening:
+            _events.emit(_events.LoopStarted(self.loop))
         try:
             with self.scope:
                 try:
@@ -306,16 +319,45 @@ class Runner(Cadence):
     async def _end_run(self) -> None:
         self.next_deadline = None
         self.next_target = None
-        after_loop = self.loop._after_loop
-        if after_loop is not None and cancellation_requested(when_unknown=False):
+        if cancellation_requested(when_unknown=False):
             self.cancelled = True
+        end = self.end = self._outcome()
+        self.loop._last_end = end
         self.enter(_S.FINISHING)
-        if after_loop is None:
-            return
+        try:
+            if self.loop._after_loop is not None:
+                await self._finish_with_hook(end)
+        finally:
+            self.cancelled = False
+            if _events.listening:
+                _events.emit(_events.LoopEnded(self.loop, end))
+
+    def _outcome(self) -> LoopEnd:
+        """How the run that is ending ended."""
+        if self.restart_with is not None:
+            reason = EndReason.RESTARTED
+        elif self.failure is not None:
+            reason = EndReason.FAILED
+        elif self.cancelled:
+            reason = EndReason.CANCELLED
+        elif self.state is _STOPPING and self.current_loop != self.count:
+            reason = EndReason.STOPPED
+        else:
+            reason = EndReason.COMPLETED
+        began = self.last_began
+        if isinstance(began, datetime.datetime):
+            slot: datetime.datetime | None = began.astimezone(datetime.timezone.utc)
+        else:
+            slot = None if began is None else utc_from_timestamp(self.wall_offset + began)
+        return LoopEnd(reason, self.failure, self.current_loop, slot)
+
+    async def _finish_with_hook(self, end: LoopEnd) -> None:
         try:
             # Only a hook needs the shield; an empty scope per loop made cancelling
             # 10 000 idle loops on Trio half as slow again.
-            await call_shielded(self._after_hook, f"after_loop of loop {self.loop.name!r}")
+            await call_shielded(
+                functools.partial(self._after_hook, end), f"after_loop of loop {self.loop.name!r}"
+            )
         except Exception as exc:
             if self.failure is None:
                 raise
@@ -325,22 +367,24 @@ class Runner(Cadence):
                 self.loop.name,
                 exc_info=exc,
             )
-        finally:
-            self.cancelled = False
 
-    async def _after_hook(self) -> None:
+    async def _after_hook(self, end: LoopEnd) -> None:
         # On asyncio this is a task of its own, which join() must know as the loop's.
         current_run.set((self, anyio.get_current_task().id))
-        await self._call_hook(self.loop._after_loop)
+        loop: Loop[Any, Any] = self.loop
+        if loop._after_takes_end:
+            await self._call_hook(loop._after_loop, end)
+        else:
+            await self._call_hook(loop._after_loop)
 
-    async def _call_hook(self, hook: Callable[..., Awaitable[Any]] | None) -> None:
+    async def _call_hook(self, hook: Callable[..., Awaitable[Any]] | None, *args: Any) -> None:
         if hook is None:
             return
         instance = self.loop._instance
         if instance is not None:
-            await hook(instance)
+            await hook(instance, *args)
         else:
-            await hook()
+            await hook(*args)
 
     async def _report_failure(self, exc: Exception) -> None:
         loop: Loop[Any, Any] = self.loop

@@ -1,0 +1,109 @@
+"""How a run ended (:class:`LoopEnd`, :class:`EndReason`), and :class:`IterationTimeout`."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from typing import Any, Literal, final
+
+#: How an iteration ended, after any retries: ``"success"``; ``"error"`` (an unhandled
+#: exception, which ends the run); ``"timeout"`` (it ran past ``timeout=`` with
+#: ``on_timeout="skip"``; with ``"error"`` it ends as ``"error"``); ``"cancelled"`` (the run
+#: was cancelled or stopped while the body ran).
+IterationOutcome = Literal["success", "error", "timeout", "cancelled"]
+#: Why slots were skipped: ``"missed"`` (the loop was behind, and ``overrun=`` or ``grace=``
+#: dropped them), ``"paused"`` (they came due during :meth:`~anytasks.Loop.pause`),
+#: ``"timeout"`` (the iteration timed out with ``on_timeout="skip"``).
+SkipReason = Literal["missed", "paused", "timeout"]
+#: What a timed-out iteration leads to: the loop's ``on_timeout=``.
+TimeoutAction = Literal["error", "skip", "retry"]
+
+
+@final
+class EndReason(enum.Enum):
+    """Why a run of a loop ended: the :attr:`~anytasks.LoopEnd.reason`.
+
+    .. versionadded:: 0.2
+    """
+
+    COMPLETED = "completed"
+    """It ran its ``count`` iterations, or its schedule has no more times."""
+    STOPPED = "stopped"
+    """:meth:`~anytasks.Loop.stop` ended it."""
+    CANCELLED = "cancelled"
+    """:meth:`~anytasks.Loop.cancel`, an enclosing cancel scope or ``Task.cancel()`` ended it."""
+    FAILED = "failed"
+    """An unhandled exception ended it: :attr:`LoopEnd.exception`."""
+    RESTARTED = "restarted"
+    """:meth:`~anytasks.Loop.restart` ended it, and a new run follows."""
+
+
+@final
+class LoopEnd:
+    """How one run of a loop ended: what :meth:`~anytasks.Loop.join` returns,
+    :attr:`~anytasks.Loop.last_end` holds and an ``after_loop`` hook with a parameter receives.
+
+    Frozen: its fields cannot be set.
+
+    .. versionadded:: 0.2
+    """
+
+    __slots__ = ("exception", "iterations", "last_scheduled", "reason")
+
+    reason: EndReason
+    """Why the run ended."""
+    exception: Exception | None
+    """The unhandled exception that ended it (:attr:`EndReason.FAILED`, or a failure that the
+    ``error`` hook answered with :meth:`~anytasks.Loop.restart`), else ``None``."""
+    iterations: int
+    """How many iterations completed in the run."""
+    last_scheduled: datetime.datetime | None
+    """When the last iteration that began was due (aware UTC, the grid's time before any
+    jitter); ``None`` if none began."""
+
+    def __init__(
+        self,
+        reason: EndReason,
+        exception: Exception | None = None,
+        iterations: int = 0,
+        last_scheduled: datetime.datetime | None = None,
+    ) -> None:
+        set_ = object.__setattr__
+        set_(self, "reason", reason)
+        set_(self, "exception", exception)
+        set_(self, "iterations", iterations)
+        set_(self, "last_scheduled", last_scheduled)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"LoopEnd is frozen: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"LoopEnd is frozen: cannot delete {name!r}")
+
+    def _key(self) -> tuple[EndReason, Exception | None, int, datetime.datetime | None]:
+        return (self.reason, self.exception, self.iterations, self.last_scheduled)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LoopEnd):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"LoopEnd(reason={self.reason}, exception={self.exception!r}, "
+            f"iterations={self.iterations!r}, last_scheduled={self.last_scheduled!r})"
+        )
+
+
+@final
+class IterationTimeout(Exception):
+    """An iteration ran longer than the loop's ``timeout=`` (with ``on_timeout="error"``).
+
+    Not a :class:`TimeoutError`, so that it is never taken for a network timeout that the loop
+    retries (:class:`OSError` and its subclasses are handled by default).
+
+    .. versionadded:: 0.2
+    """

@@ -1,0 +1,73 @@
+"""What a failing or overlong iteration leads to: ``timeout=``, ``on_timeout=``, ``backoff=``
+and ``max_retries=``, checked, and the backoff a run retries with."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Protocol, cast, get_args
+
+from ._backoff import ExponentialBackoff
+from ._outcome import TimeoutAction
+
+_TIMEOUT_ACTIONS: tuple[str, ...] = get_args(TimeoutAction)
+
+
+class SupportsDelay(Protocol):
+    """A backoff: each call of :meth:`delay` gives the seconds to wait before the next retry."""
+
+    def delay(self) -> float: ...
+
+
+#: What ``backoff=`` takes: a function making a fresh backoff for each run, or an
+#: :class:`~anytasks.ExponentialBackoff` used as a configuration (base, cap, integral).
+BackoffSpec = Callable[[], SupportsDelay] | ExponentialBackoff[Any]
+
+
+def check_timeout(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"`timeout` must be a number or None, not {type(value).__name__!r}")
+    if not 0 < value < math.inf:  # NaN too
+        raise ValueError(f"`timeout` must be positive and finite, got {value!r}")
+    return float(value)
+
+
+def check_on_timeout(value: object) -> TimeoutAction:
+    if value not in _TIMEOUT_ACTIONS:
+        raise ValueError(f"`on_timeout` must be 'error', 'skip' or 'retry', got {value!r}")
+    return value  # type: ignore[return-value]  # pyright: ignore[reportReturnType]
+
+
+def check_backoff(value: object) -> BackoffSpec | None:
+    if value is None or isinstance(value, ExponentialBackoff) or callable(value):
+        return cast("BackoffSpec | None", value)
+    raise TypeError(
+        "`backoff` must be an ExponentialBackoff or a function returning a backoff, "
+        f"not {type(value).__name__!r}"
+    )
+
+
+def check_max_retries(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"`max_retries` must be an int or None, not {type(value).__name__!r}")
+    if value < 0:
+        raise ValueError(f"`max_retries` must be non-negative or None, got {value!r}")
+    return value
+
+
+def new_backoff(spec: BackoffSpec | None, clock: Callable[[], float]) -> SupportsDelay:
+    """The backoff a run retries with: discord.py's by default, on the event loop's clock."""
+    if spec is None:
+        return ExponentialBackoff(clock=clock)
+    if isinstance(spec, ExponentialBackoff):
+        return spec._fresh(clock)  # pyright: ignore[reportPrivateUsage]
+    backoff = spec()
+    if not callable(getattr(backoff, "delay", None)):
+        raise TypeError(
+            f"`backoff` returned {backoff!r}, which has no delay() method to ask for a delay"
+        )
+    return backoff

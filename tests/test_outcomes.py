@@ -1,0 +1,428 @@
+"""How a run ended: LoopEnd and EndReason, join() and last_end, after_loop with a parameter,
+and the hooks' signatures checked at registration."""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from typing import Any
+
+import anyio
+import pytest
+
+import anytasks
+from anytasks import EndReason, LoopEnd
+
+pytestmark = pytest.mark.anyio
+
+R = EndReason
+
+
+def utc(*args: int) -> datetime.datetime:
+    return datetime.datetime(*args, tzinfo=datetime.timezone.utc)
+
+
+# The virtual wall clock starts here (tests/conftest.py).
+T0 = utc(2026, 1, 5, 12, 0)
+
+
+def seconds(n: float) -> datetime.datetime:
+    return T0 + datetime.timedelta(seconds=n)
+
+
+# -- the value --------------------------------------------------------------------------
+
+
+def test_loop_end_is_a_frozen_value() -> None:
+    end = LoopEnd(R.COMPLETED, None, 3, T0)
+    assert (end.reason, end.exception, end.iterations, end.last_scheduled) == (
+        R.COMPLETED,
+        None,
+        3,
+        T0,
+    )
+    assert end == LoopEnd(R.COMPLETED, None, 3, T0)
+    assert end != LoopEnd(R.STOPPED, None, 3, T0)
+    assert hash(end) == hash(LoopEnd(R.COMPLETED, None, 3, T0))
+    assert repr(end) == (
+        "LoopEnd(reason=EndReason.COMPLETED, exception=None, iterations=3, "
+        "last_scheduled=datetime.datetime(2026, 1, 5, 12, 0, tzinfo=datetime.timezone.utc))"
+    )
+    with pytest.raises(AttributeError, match="LoopEnd is frozen: cannot set 'iterations'"):
+        end.iterations = 4  # type: ignore[misc]  # pyright: ignore[reportAttributeAccessIssue]
+    with pytest.raises(AttributeError, match="cannot delete 'reason'"):
+        del end.reason  # type: ignore[misc]  # pyright: ignore[reportAttributeAccessIssue]
+    assert [reason.value for reason in EndReason] == [
+        "completed",
+        "stopped",
+        "cancelled",
+        "failed",
+        "restarted",
+    ]
+
+
+def test_iteration_timeout_is_no_timeout_error() -> None:
+    # OSError (TimeoutError's base) is retried by default; a timed-out iteration must not be.
+    assert not issubclass(anytasks.IterationTimeout, (TimeoutError, OSError))
+    assert issubclass(anytasks.IterationTimeout, Exception)
+
+
+# -- each way to end ----------------------------------------------------------------------
+
+
+class Ends:
+    """An after_loop hook (:meth:`hook`) that keeps the LoopEnd it receives."""
+
+    def __init__(self) -> None:
+        self.ends: list[LoopEnd] = []
+
+    async def hook(self, end: LoopEnd) -> None:
+        self.ends.append(end)
+
+
+@pytest.mark.virtual_time
+async def test_count_reached_is_completed() -> None:
+    ends: list[LoopEnd] = []
+
+    @anytasks.loop(seconds=10, count=3)
+    async def body() -> None:
+        pass
+
+    @body.after_loop
+    async def after(end: LoopEnd) -> None:
+        ends.append(end)
+
+    assert body.last_end is None
+    assert await body.join() is None
+    await body.run()
+    assert ends == [LoopEnd(R.COMPLETED, None, 3, seconds(20))]
+    assert body.last_end is ends[0]
+    assert await body.join() is ends[0]  # not running: the latest end
+
+
+@pytest.mark.virtual_time
+async def test_stop_is_stopped_and_join_returns_the_end() -> None:
+    @anytasks.loop(seconds=10)
+    async def body() -> None:
+        if body.current_loop == 1:
+            body.stop()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(body.run)
+        await anyio.sleep(1)
+        end = await body.join()
+    assert end == LoopEnd(R.STOPPED, None, 2, seconds(10))
+
+
+@pytest.mark.virtual_time
+async def test_stop_in_the_last_iteration_is_still_completed() -> None:
+    @anytasks.loop(seconds=10, count=2)
+    async def body() -> None:
+        if body.current_loop == 1:
+            body.stop()
+
+    await body.run()
+    assert body.last_end == LoopEnd(R.COMPLETED, None, 2, seconds(10))
+
+
+@pytest.mark.virtual_time
+async def test_stop_in_before_loop_ends_with_no_iteration() -> None:
+    @anytasks.loop(seconds=10)
+    async def body() -> None:
+        raise AssertionError("never runs")
+
+    @body.before_loop
+    async def before() -> None:
+        body.stop()
+
+    await body.run()
+    assert body.last_end == LoopEnd(R.STOPPED, None, 0, None)
+
+
+@pytest.mark.virtual_time
+async def test_cancel_is_cancelled() -> None:
+    record = Ends()
+
+    @anytasks.loop(seconds=10)
+    async def body() -> None:
+        pass
+
+    body.after_loop(record.hook)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(body.run)
+        await anyio.sleep(25)
+        body.cancel()
+    assert record.ends == [LoopEnd(R.CANCELLED, None, 3, seconds(20))]
+
+
+@pytest.mark.virtual_time
+async def test_an_enclosing_cancel_scope_is_cancelled() -> None:
+    @anytasks.loop(seconds=10)
+    async def body() -> None:
+        await anyio.sleep(3)
+
+    with anyio.move_on_after(12):
+        await body.run()
+    # The second iteration (due at 10) was in its body when the scope ended.
+    assert body.last_end == LoopEnd(R.CANCELLED, None, 1, seconds(10))
+
+
+@pytest.mark.virtual_time
+async def test_an_unhandled_error_is_failed_with_the_exception() -> None:
+    record = Ends()
+    boom = ValueError("boom")
+
+    @anytasks.loop(seconds=10)
+    async def body() -> None:
+        if body.current_loop == 2:
+            raise boom
+
+    body.after_loop(record.hook)
+    with pytest.raises(ValueError, match="boom"):
+        await body.run()
+    assert record.ends == [LoopEnd(R.FAILED, boom, 2, seconds(20))]
+    assert body.failed()
+
+
+@pytest.mark.virtual_time
+async def test_join_of_a_daemon_returns_its_failure() -> None:
+    boom = KeyError("boom")
+
+    @anytasks.loop(seconds=10)
+    async def body() -> None:
+        raise boom
+
+    @body.error
+    async def quiet(exc: Exception) -> None:
+        pass
+
+    async with anytasks.background():
+        body.start()
+        end = await body.join()
+    assert end == LoopEnd(R.FAILED, boom, 0, T0)
+
+
+@pytest.mark.virtual_time
+async def test_restart_ends_a_run_as_restarted_and_join_waits_for_the_last() -> None:
+    record = Ends()
+
+    @anytasks.loop(seconds=10, count=2)
+    async def body(tag: str) -> None:
+        pass
+
+    body.after_loop(record.hook)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(body.run, "first")
+        await anyio.sleep(5)
+        body.restart("second")
+        end = await body.join()
+    assert record.ends == [
+        LoopEnd(R.RESTARTED, None, 1, T0),
+        LoopEnd(R.COMPLETED, None, 2, seconds(15)),
+    ]
+    assert end is record.ends[1]
+
+
+@pytest.mark.virtual_time
+async def test_restart_from_the_error_hook_keeps_the_exception() -> None:
+    record = Ends()
+    boom = RuntimeError("boom")
+
+    @anytasks.loop(seconds=10, count=1)
+    async def body() -> None:
+        if len(record.ends) == 0:
+            raise boom
+
+    @body.error
+    async def recover(exc: Exception) -> None:
+        body.restart()
+
+    body.after_loop(record.hook)
+    await body.run()
+    assert record.ends == [LoopEnd(R.RESTARTED, boom, 0, T0), LoopEnd(R.COMPLETED, None, 1, T0)]
+
+
+@pytest.mark.virtual_time
+async def test_a_wall_clock_loop_reports_its_slot() -> None:
+    @anytasks.loop(time=[datetime.time(12, 0, 30), datetime.time(13, 0)], count=2)
+    async def body() -> None:
+        pass
+
+    await body.run()
+    assert body.last_end == LoopEnd(R.COMPLETED, None, 2, utc(2026, 1, 5, 13, 0))
+
+
+class TwoTimes:
+    """A schedule with two times only."""
+
+    def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
+        times = [seconds(5), seconds(7)]
+        return next((t for t in times if t > after), None)
+
+
+@pytest.mark.virtual_time
+async def test_a_schedule_with_no_more_times_is_completed() -> None:
+    @anytasks.loop(schedule=TwoTimes())
+    async def body() -> None:
+        pass
+
+    await body.run()
+    assert body.last_end == LoopEnd(R.COMPLETED, None, 2, seconds(7))
+
+
+async def test_a_loop_end_on_every_backend() -> None:
+    # No virtual clock needed (uvloop too): zero interval, counted.
+    @anytasks.loop(count=4)
+    async def body() -> None:
+        pass
+
+    await body.run()
+    end = body.last_end
+    assert end is not None
+    assert (end.reason, end.exception, end.iterations) == (R.COMPLETED, None, 4)
+    assert end.last_scheduled is not None
+    assert end.last_scheduled.tzinfo is datetime.timezone.utc
+
+
+# -- after_loop with or without the LoopEnd --------------------------------------------
+
+
+@pytest.mark.virtual_time
+async def test_after_loop_of_a_method_loop_gets_self_and_maybe_the_end() -> None:
+    calls: list[tuple[str, object]] = []
+
+    class Cog:
+        @anytasks.loop(seconds=1, count=1)
+        async def with_end(self) -> None:
+            pass
+
+        @with_end.after_loop
+        async def after_with_end(self, end: LoopEnd) -> None:
+            calls.append(("with", end.reason))
+
+        @anytasks.loop(seconds=1, count=1)
+        async def without_end(self) -> None:
+            pass
+
+        @without_end.after_loop
+        async def after_without_end(self) -> None:
+            calls.append(("without", self))
+
+    cog = Cog()
+    await cog.with_end.run()
+    await cog.without_end.run()
+    assert calls == [("with", R.COMPLETED), ("without", cog)]
+
+
+@pytest.mark.virtual_time
+async def test_after_loop_with_an_optional_parameter_or_star_args_gets_the_end() -> None:
+    seen: list[object] = []
+
+    @anytasks.loop(count=1)
+    async def body() -> None:
+        pass
+
+    @body.after_loop
+    async def optional(end: LoopEnd | None = None) -> None:
+        seen.append(end)
+
+    await body.run()
+
+    @body.after_loop
+    async def star(*args: Any) -> None:
+        seen.append(args)
+
+    await body.run()
+    assert len(seen) == 2
+    assert isinstance(seen[0], LoopEnd)
+    assert seen[1] == (body.last_end,)
+
+
+# -- hook signatures, checked at registration -----------------------------------------
+
+
+@pytest.fixture
+def ticker() -> anytasks.Loop[[], None]:
+    @anytasks.loop(seconds=1)
+    async def ticker() -> None:
+        pass
+
+    return ticker
+
+
+def test_after_loop_with_two_parameters_is_refused(ticker: anytasks.Loop[[], None]) -> None:
+    async def after(end: LoopEnd, extra: int) -> None:
+        pass
+
+    with pytest.raises(
+        TypeError,
+        match=r"after_loop hook '.*after' must take no arguments or one \(the LoopEnd\)$",
+    ):
+        ticker.after_loop(after)  # type: ignore[type-var]  # pyright: ignore[reportArgumentType]
+    assert ticker._after_loop is None  # pyright: ignore[reportPrivateUsage]
+
+
+def test_before_loop_with_a_parameter_is_refused(ticker: anytasks.Loop[[], None]) -> None:
+    async def before(x: int) -> None:
+        pass
+
+    with pytest.raises(TypeError, match=r"before_loop hook '.*before' must take no arguments$"):
+        ticker.before_loop(before)
+
+
+def test_error_hook_without_a_parameter_is_refused(ticker: anytasks.Loop[[], None]) -> None:
+    async def on_error() -> None:
+        pass
+
+    with pytest.raises(
+        TypeError, match=r"error hook '.*on_error' must take one argument \(the exception\)$"
+    ):
+        ticker.error(on_error)  # type: ignore[type-var]  # pyright: ignore[reportArgumentType]
+
+
+def test_a_required_keyword_only_parameter_is_refused(ticker: anytasks.Loop[[], None]) -> None:
+    async def after(*, end: LoopEnd) -> None:
+        pass
+
+    with pytest.raises(TypeError, match="after_loop hook"):
+        ticker.after_loop(after)
+
+
+def test_hooks_of_a_class_loop_need_self() -> None:
+    with pytest.raises(
+        TypeError,
+        match=r"before_loop hook '.*before' must take no arguments besides self, as the loop "
+        r"is declared on a class$",
+    ):
+
+        class Cog:
+            @anytasks.loop(seconds=1)
+            async def body(self) -> None:
+                pass
+
+            @body.before_loop
+            async def before() -> None:
+                pass
+
+
+async def _module_level_body(self: object) -> None:
+    pass
+
+
+def test_a_function_loop_put_on_a_class_checks_its_hooks_again() -> None:
+    shared = anytasks.loop(seconds=1)(_module_level_body)
+
+    @shared.after_loop
+    async def after() -> None:
+        pass
+
+    # Python before 3.12 wraps an error of __set_name__ in a RuntimeError.
+    with pytest.raises((TypeError, RuntimeError)) as info:
+
+        class Cog:
+            body = shared
+
+    error = info.value if sys.version_info >= (3, 12) else info.value.__cause__
+    assert isinstance(error, TypeError)
+    assert "after_loop hook" in str(error)
+    assert "besides self" in str(error)
