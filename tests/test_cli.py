@@ -9,6 +9,7 @@ carry the ``subprocess`` marker (``-m "not subprocess"`` leaves them out). Parsi
 
 from __future__ import annotations
 
+import datetime
 import importlib.metadata
 import itertools
 import logging
@@ -32,6 +33,7 @@ import pytest
 
 import anytasks
 from anytasks._cli import main
+from anytasks._health import HealthFile
 from anytasks._service import serve
 
 BACKENDS = ["asyncio", "asyncio+uvloop", "trio"]
@@ -314,6 +316,57 @@ def test_an_unknown_module_is_a_usage_error(tmp_path: Path, service: list[Servic
 
 
 # -- the health file and the metrics ------------------------------------------------------------
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+def test_the_health_file_is_touched_after_each_successful_iteration_only(
+    tmp_path: Path, service: list[Service]
+) -> None:
+    write_module(
+        tmp_path,
+        """\
+        import os
+        import pathlib
+        import time
+
+        import anytasks
+
+        health = pathlib.Path(os.environ["HEALTH_FILE"])
+
+        @anytasks.loop(seconds=0.01, count=3, name="beat")
+        async def beat():
+            n = beat.current_loop
+            print(f"> iteration {n}: exists={health.exists()}", flush=True)
+            if n == 2:
+                print(f"> recent={time.time() - health.stat().st_mtime < 60}", flush=True)
+                os.utime(health, (0, 0))
+                raise LookupError("broken")
+
+        @beat.after_loop
+        async def after_beat():
+            print(f"> after_loop: mtime={health.stat().st_mtime:.0f}", flush=True)
+        """,
+    )
+    health = tmp_path / "state" / "healthy"
+    health.parent.mkdir()
+    running = run_service(
+        service,
+        tmp_path,
+        "app:beat",
+        "--health-file",
+        str(health),
+        env={"HEALTH_FILE": str(health)},
+    )
+    assert running.finish() == 1
+    assert running.markers() == [
+        "iteration 0: exists=False",
+        "iteration 1: exists=True",
+        "iteration 2: exists=True",
+        "recent=True",
+        # The failed iteration left the file as it was.
+        "after_loop: mtime=0",
+    ]
 
 
 def free_port() -> int:
@@ -643,6 +696,49 @@ def test_an_error_of_the_factory_is_raised_as_it_is(module: ModuleWriter) -> Non
     name = module("async def make():\n    raise KeyError('config')\n")
     with pytest.raises(KeyError, match="config"):
         main(["run", f"{name}:make"])
+
+
+def test_the_health_file_needs_an_existing_directory(
+    module: ModuleWriter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = module(LOOPS)
+    path = tmp_path / "missing" / "healthy"
+    assert usage_error(["run", f"{name}:a", "--health-file", str(path)], capsys) == (
+        f"anytasks run: error: --health-file {path}: the directory {path.parent} does not exist"
+    )
+
+
+def test_the_health_file_in_process(module: ModuleWriter, tmp_path: Path) -> None:
+    name = module(LOOPS)
+    path = tmp_path / "healthy"
+    assert main(["run", f"{name}:a", "--health-file", str(path)]) == 0
+    assert path.is_file()
+
+
+def test_the_health_file_counts_successes_only_and_warns_once_when_it_cannot_be_touched(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    @anytasks.loop(seconds=1)
+    async def beat() -> None:
+        pass
+
+    path = tmp_path / "state" / "healthy"
+    health = HealthFile(path)
+    for outcome in ("error", "timeout", "cancelled"):
+        health(anytasks.IterationFinished(beat, 0, outcome, 0.0))
+    health(anytasks.IterationStarted(beat, 0, datetime.datetime.now(datetime.timezone.utc), 0.0))
+    assert caplog.messages == []  # no attempt to touch it
+    for _ in range(2):
+        health(anytasks.IterationFinished(beat, 0, "success", 0.0))
+    [warning] = caplog.messages
+    assert warning.startswith(f"cannot touch the health file {path}: [Errno 2] No such file")
+    path.parent.mkdir()
+    health(anytasks.IterationFinished(beat, 1, "success", 0.0))
+    assert path.is_file()
+    path.unlink()
+    path.parent.rmdir()
+    health(anytasks.IterationFinished(beat, 2, "success", 0.0))
+    assert len(caplog.messages) == 2  # a new outage, a new warning
 
 
 def test_metrics_need_the_prometheus_extra(

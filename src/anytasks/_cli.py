@@ -14,11 +14,13 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
 
 from . import __version__
+from ._events import Listener
 
 BACKENDS = ("asyncio", "asyncio+uvloop", "trio")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -155,6 +157,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ._health import HealthFile
     from ._service import serve
     from ._target import TargetError, load_target
 
@@ -167,23 +170,31 @@ def _run(args: argparse.Namespace) -> int:
         get_loops = load_target(args.target)
     except TargetError as exc:
         raise _UsageError(str(exc)) from None
+    listeners: list[Listener] = []
+    if args.health_file is not None:
+        directory = Path(args.health_file).parent
+        if not directory.is_dir():
+            raise _UsageError(
+                f"--health-file {args.health_file}: the directory {directory} does not exist"
+            )
+        listeners.append(HealthFile(Path(args.health_file)))
     _configure_logging(args.log_level)
     if args.metrics_port is not None:
-        _serve_metrics(args.metrics_port)
+        listeners.append(_serve_metrics(args.metrics_port))
 
     async def service() -> bool:
         try:
             loops = await get_loops()
         except TargetError as exc:
             raise _UsageError(str(exc)) from None
-        return await serve(loops, grace=args.grace)
+        return await serve(loops, grace=args.grace, listeners=listeners)
 
     ok = anyio.run(service, backend=backend, backend_options=options)
     return 0 if ok else 1
 
 
-def _serve_metrics(port: int) -> None:
-    """Count the loops' events in Prometheus metrics, served on ``port`` by a thread."""
+def _serve_metrics(port: int) -> Listener:
+    """Serve Prometheus metrics on ``port`` (from a thread); return the listener that counts."""
     try:
         # Imported by name: it is an optional dependency, absent from the type checkers' view.
         prometheus_client = importlib.import_module("prometheus_client")
@@ -191,12 +202,12 @@ def _serve_metrics(port: int) -> None:
         raise _UsageError(
             "--metrics-port needs prometheus_client: pip install 'anytasks[prometheus]'"
         ) from None
-    metrics = importlib.import_module("anytasks.metrics.prometheus").PrometheusMetrics()
+    metrics: Listener = importlib.import_module("anytasks.metrics.prometheus").PrometheusMetrics()
     try:
         prometheus_client.start_http_server(port)
     except OSError as exc:
         raise _UsageError(f"--metrics-port {port}: {exc.strerror or exc}") from None
-    del metrics  # TODO(events): anytasks.add_listener(metrics)
+    return metrics
 
 
 def _configure_logging(level: str) -> None:

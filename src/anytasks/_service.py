@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from ._events import Listener, add_listener, remove_listener
 from ._host import background
 from ._loop import Loop
 
@@ -24,21 +25,31 @@ logger = logging.getLogger("anytasks.run")
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-async def serve(loops: Sequence[Loop[..., Any]], *, grace: float) -> bool:
+async def serve(
+    loops: Sequence[Loop[..., Any]], *, grace: float, listeners: Sequence[Listener] = ()
+) -> bool:
     """Run ``loops`` until they have all ended; return whether none failed.
 
     :param grace: seconds between the first signal's ``stop()`` and ``cancel()``.
+    :param listeners: get the events of every loop while the service runs (the health file,
+        the metrics).
     """
-    with anyio.open_signal_receiver(*SHUTDOWN_SIGNALS) as signals:
-        async with background():
-            for loop in loops:
-                loop.start()
-            logger.info("running %s", _names(loops))
-            async with anyio.create_task_group() as watcher:
-                watcher.start_soon(_shut_down_on_signal, signals, loops, grace)
+    for listener in listeners:
+        add_listener(listener)
+    try:
+        with anyio.open_signal_receiver(*SHUTDOWN_SIGNALS) as signals:
+            async with background():
                 for loop in loops:
-                    await loop.join()
-                watcher.cancel_scope.cancel()
+                    loop.start()
+                logger.info("running %s", _names(loops))
+                async with anyio.create_task_group() as watcher:
+                    watcher.start_soon(_shut_down_on_signal, signals, loops, grace)
+                    for loop in loops:
+                        await loop.join()
+                    watcher.cancel_scope.cancel()
+    finally:
+        for listener in listeners:
+            remove_listener(listener)
     failed = [loop for loop in loops if loop.failed()]
     if failed:
         logger.error("every loop has ended; failed: %s", _names(failed))
