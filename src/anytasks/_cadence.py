@@ -53,6 +53,9 @@ _PAUSE_STEP = 3600.0
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 _UTC = datetime.timezone.utc
 
+# The body, bound to its arguments.
+_Body = Callable[[], Awaitable[Any]]
+
 
 def utc_from_timestamp(timestamp: float) -> datetime.datetime:
     """The aware UTC datetime of a Unix timestamp, or the latest one past the year 9999."""
@@ -67,6 +70,7 @@ class Cadence:
     """The iterations of one run, on its schedule (a base of :class:`Runner`)."""
 
     __slots__ = (
+        "backoff",
         "count",
         "current_loop",
         "grace",
@@ -120,6 +124,8 @@ class Cadence:
     iteration_started: float | None
     timeout: float | None
     on_timeout: TimeoutAction
+    # What the run's retries wait by, made at its first retry.
+    backoff: SupportsDelay | None
     max_retries: int | None
 
     def enter(self, new: LoopState) -> None:
@@ -147,11 +153,8 @@ class Cadence:
             scheduled = waited
         body = self.loop._body
         # Bound once: the iterations do not thread the arguments through again.
-        call: Callable[[], Awaitable[Any]] = (
-            functools.partial(body, *args, **kwargs) if args or kwargs else body
-        )
-        backoff: SupportsDelay | None = None
-        retries = 0
+        call: _Body = functools.partial(body, *args, **kwargs) if args or kwargs else body
+        self.backoff = None
         while True:
             if self.state is not _RUNNING:
                 self.enter(_RUNNING)
@@ -162,38 +165,13 @@ class Cadence:
             else:
                 self.last_began = self.last_target
                 self._plan_next_wall_time()
-            if _events.listening:
-                self._report_start(scheduled)
-            # Retries belong to the iteration: stop() does not cut them short.
-            delay: float | None = None
-            completed = True
-            while True:
+            if self.timeout is None and not _events.listening:
                 try:
-                    if delay is not None:
-                        self.enter(_S.BACKING_OFF)
-                        await anyio.sleep(delay)
-                        self.enter(_S.RUNNING)
-                    if self.timeout is None:
-                        await call()
-                    else:
-                        completed = await self._call_bounded(call)
-                    break
+                    await call()
                 except Exception as exc:
-                    if backoff is None:
-                        from ._retry import new_backoff
-
-                        backoff = new_backoff(self.options.backoff, current_time)
-                    retries += 1
-                    delay = self._retry_delay(exc, retries, backoff)
-                    if delay is None:
-                        raise
-                except BaseException:
-                    if _events.listening:
-                        self._report_end("cancelled")
-                    raise
-            retries = 0
-            if _events.listening:
-                self._report_end("success" if completed else "timeout")
+                    await self._retry(call, exc)
+            else:
+                await self._observed_iteration(call, scheduled)
             self.current_loop += 1
             if self.current_loop == self.count or self.state is _STOPPING:
                 return
@@ -221,13 +199,35 @@ class Cadence:
                 return
             scheduled = waited
 
-    async def _call_bounded(self, call: Callable[[], Awaitable[Any]]) -> bool:
-        """Call the body under ``timeout``; return False for a timeout that is skipped.
+    async def _observed_iteration(self, call: _Body, scheduled: float) -> None:
+        """One iteration with a timeout or listeners: the hot path's slower twin."""
+        if _events.listening:
+            self._report_start(scheduled)
+        try:
+            try:
+                completed = await self._attempt(call)
+            except Exception as exc:
+                completed = await self._retry(call, exc)
+        except Exception as exc:
+            if _events.listening:
+                self._report_end("error", exc)
+            raise
+        except BaseException:
+            if _events.listening:
+                self._report_end("cancelled")
+            raise
+        if _events.listening:
+            self._report_end("success" if completed else "timeout")
+
+    async def _attempt(self, call: _Body) -> bool:
+        """Call the body once, under ``timeout`` if any; False for a timeout that is skipped.
 
         :raises IterationTimeout: for a timeout that is an error or retried.
         """
         timeout = self.timeout
-        assert timeout is not None
+        if timeout is None:
+            await call()
+            return True
         with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
             await call()
         if not scope.cancelled_caught:
@@ -245,17 +245,45 @@ class Cadence:
             f"an iteration of loop {name!r} ran past its timeout of {timeout} s"
         )
 
-    def _retry_delay(self, exc: Exception, retries: int, backoff: SupportsDelay) -> float | None:
-        """The delay before retrying after ``exc``; None if ``exc`` is unhandled."""
+    async def _retry(self, call: _Body, exc: Exception) -> bool:
+        """Retry the iteration whose attempt raised ``exc``, with backoff, until an attempt
+        succeeds (return what :meth:`_attempt` did) or raises an unhandled exception.
+
+        Not interruptible by stop(): the retries belong to the iteration.
+        """
+        retries = 0
+        while True:
+            retries += 1
+            delay = self._retry_delay(exc, retries)
+            if delay is None:
+                raise exc
+            self.enter(_S.BACKING_OFF)
+            await anyio.sleep(delay)
+            self.enter(_S.RUNNING)
+            try:
+                return await self._attempt(call)
+            except Exception as again:
+                exc = again
+
+    def _retry_delay(self, exc: Exception, retries: int) -> float | None:
+        """The delay before retry number ``retries`` after ``exc``; None if it is unhandled."""
         owner: Loop[Any, Any] = self.loop
         if isinstance(exc, IterationTimeout):
             handled = self.on_timeout == "retry"
         else:
             handled = owner.reconnect and is_handled(exc, owner._exception_types)
         if not handled or (self.max_retries is not None and retries > self.max_retries):
-            if _events.listening:
-                self._report_end("error", exc)
             return None
+        backoff = self.backoff
+        if backoff is None:
+            # Made once per run, at the first retry: discord.py's resets itself after a
+            # quiet spell, so it is kept across iterations.
+            from ._retry import new_backoff
+
+            assert self.primitives is not None
+            backoff = self.backoff = new_backoff(
+                self.options.backoff, self.primitives.current_time
+            )
         delay = backoff.delay()
         logger.warning(
             "Handled exception in loop %r; retrying in %.2f seconds",
