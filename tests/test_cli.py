@@ -610,6 +610,10 @@ async def b():
             "{m}:makes_text() returned an object of type str, not a Loop or an iterable of loops",
         ),
         ("{m}:makes_nothing", "{m}:makes_nothing() returned an empty tuple: no loops to run"),
+        (
+            "{m}:starts_it",
+            "{m}:starts_it(): loop 'a' is running already (anytasks run starts the loops)",
+        ),
         ("{m}:sync_factory", "{m}:sync_factory is an object of type function, not {any}"),
     ],
 )
@@ -632,6 +636,10 @@ async def makes_text():
 
 async def makes_nothing():
     return ()
+
+async def starts_it():
+    a.start()  # an asyncio.Task of its own
+    return a
 
 def sync_factory():
     return a

@@ -84,10 +84,20 @@ def _resolve(spec: str) -> object:
 
 
 def _loops_in(obj: object, source: str, verb: str, expected: str) -> list[AnyLoop]:
-    """The loops that ``obj`` is or holds, each once, in order."""
+    """The loops that ``obj`` is or holds, each once, in order, none of them running."""
+    loops = (
+        [cast("AnyLoop", obj)] if isinstance(obj, Loop) else _items(obj, source, verb, expected)
+    )
+    for loop in loops:
+        if loop.is_running():
+            raise TargetError(
+                f"{source}: loop {loop.name!r} is running already (anytasks run starts the loops)"
+            )
+    return loops
+
+
+def _items(obj: object, source: str, verb: str, expected: str) -> list[AnyLoop]:
     kind = type(obj).__name__
-    if isinstance(obj, Loop):
-        return [cast("AnyLoop", obj)]
     if isinstance(obj, (str, bytes)) or not isinstance(obj, Iterable):
         raise TargetError(f"{source} {verb} an object of type {kind}, not {expected}")
     loops: list[AnyLoop] = []
