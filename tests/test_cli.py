@@ -378,7 +378,6 @@ def free_port() -> int:
 @pytest.mark.subprocess
 @pytest.mark.timeout(30)
 def test_the_metrics_port_serves_the_loops_metrics(tmp_path: Path, service: list[Service]) -> None:
-    pytest.importorskip("anytasks.metrics.prometheus")
     write_module(
         tmp_path,
         """\
@@ -407,6 +406,22 @@ def test_the_metrics_port_serves_the_loops_metrics(tmp_path: Path, service: list
     ]
     assert successes, text
     assert successes[0] >= 2
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+def test_a_metrics_port_in_use_is_a_usage_error(tmp_path: Path, service: list[Service]) -> None:
+    write_module(tmp_path, STOPPABLE)
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        running = run_service(service, tmp_path, "app:tick", "--metrics-port", str(port))
+        assert running.finish() == 2
+    assert running.markers() == []
+    assert running.lines[-1] == (
+        f"python -m anytasks run: error: --metrics-port {port}: Address already in use"
+    )
 
 
 # -- the service in-process: signals sent to this process, on the real clock --------------------

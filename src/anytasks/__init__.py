@@ -14,6 +14,8 @@ from ._events import add_listener as add_listener
 from ._events import remove_listener as remove_listener
 from ._host import BackgroundHost as BackgroundHost
 from ._host import background as background
+from ._lease_context import CurrentLease as CurrentLease
+from ._lease_context import current_lease as current_lease
 from ._loop import Loop as Loop
 from ._outcome import EndReason as EndReason
 from ._outcome import IterationOutcome as IterationOutcome
@@ -38,6 +40,7 @@ __all__ = [
     "AnyOf",
     "BackgroundHost",
     "Cron",
+    "CurrentLease",
     "Daily",
     "EndReason",
     "Every",
@@ -63,6 +66,7 @@ __all__ = [
     "add_listener",
     "background",
     "cron",
+    "current_lease",
     "daily",
     "every",
     "loop",

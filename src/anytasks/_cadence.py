@@ -30,6 +30,7 @@ from ._schedules import Every, Schedule
 from ._state import LoopState
 
 if TYPE_CHECKING:
+    from ._exclusive import Exclusive
     from ._loop import Loop
     from ._missed import Overrun
     from ._outcome import IterationOutcome, SkipReason, TimeoutAction
@@ -73,6 +74,7 @@ class Cadence:
         "backoff",
         "count",
         "current_loop",
+        "exclusive",
         "grace",
         "interval",
         "iteration_started",
@@ -86,6 +88,7 @@ class Cadence:
         "on_timeout",
         "overrun",
         "paused",
+        "plain",
         "primitives",
         "random",
         "replan",
@@ -126,6 +129,10 @@ class Cadence:
     on_timeout: TimeoutAction
     # What the run's retries wait by, made at its first retry.
     backoff: SupportsDelay | None
+    # Neither a timeout nor a lease: the iterations take the short path (unless listened to).
+    plain: bool
+    # The lease side of an exclusive loop's run.
+    exclusive: Exclusive | None
     max_retries: int | None
 
     def enter(self, new: LoopState) -> None:
@@ -165,7 +172,7 @@ class Cadence:
             else:
                 self.last_began = self.last_target
                 self._plan_next_wall_time()
-            if self.timeout is None and not _events.listening:
+            if self.plain and not _events.listening:
                 try:
                     await call()
                 except Exception as exc:
@@ -200,14 +207,23 @@ class Cadence:
             scheduled = waited
 
     async def _observed_iteration(self, call: _Body, scheduled: float) -> None:
-        """One iteration with a timeout or listeners: the hot path's slower twin."""
+        """One iteration with a timeout, a lease or listeners: the hot path's slower twin."""
         if _events.listening:
             self._report_start(scheduled)
         try:
-            try:
-                completed = await self._attempt(call)
-            except Exception as exc:
-                completed = await self._retry(call, exc)
+            exclusive = self.exclusive
+            if exclusive is None:
+                outcome = await self._attempts(call)
+            else:
+                assert self.last_target is not None
+                with exclusive.guard(self.last_target.astimezone(_UTC)) as scope:
+                    outcome = await self._attempts(call)
+                if scope.cancelled_caught:
+                    logger.warning(
+                        "Loop %r lost its lease during an iteration, which was cancelled",
+                        self.loop.name,
+                    )
+                    outcome = "lease_lost"
         except Exception as exc:
             if _events.listening:
                 self._report_end("error", exc)
@@ -217,7 +233,15 @@ class Cadence:
                 self._report_end("cancelled")
             raise
         if _events.listening:
-            self._report_end("success" if completed else "timeout")
+            self._report_end(outcome)
+
+    async def _attempts(self, call: _Body) -> IterationOutcome:
+        """The attempts of one iteration, with their retries: how the iteration ended."""
+        try:
+            completed = await self._attempt(call)
+        except Exception as exc:
+            completed = await self._retry(call, exc)
+        return "success" if completed else "timeout"
 
     async def _attempt(self, call: _Body) -> bool:
         """Call the body once, under ``timeout`` if any; False for a timeout that is skipped.
@@ -326,7 +350,7 @@ class Cadence:
     def _plan_next_wall_time(self) -> None:
         """Record, for next_iteration, which wall-clock time follows the one running now."""
         schedule = self.options.schedule
-        assert not isinstance(schedule, Every)
+        assert self.interval is None
         now = _backend.wall_now()
         after = now if self.last_target is None else max(now, self.last_target)
         self.next_target = schedule.next_after(after)
@@ -366,14 +390,22 @@ class Cadence:
                 self.next_target = None
                 await primitives.sleep_until(start, self)
             else:
-                assert not isinstance(schedule, Every)
+                assert self.interval is None
                 if not await self._sleep_until_wall_time(schedule, primitives):
                     return None  # the schedule has no more times
                 due = primitives.current_time()
             if self.state is _STOPPING:
                 return None
             if not (self.replan or self.paused):
-                return due
+                exclusive = self.exclusive
+                if exclusive is None:
+                    return due
+                # An exclusive loop runs only the slots that its lease lets it claim.
+                assert self.last_target is not None
+                if await exclusive.claim(self.last_target.astimezone(_UTC)):
+                    return due
+                if self.state is _STOPPING:
+                    return None
 
     async def _sleep_until_wall_time(
         self, schedule: Schedule, primitives: _backend.Primitives
@@ -432,7 +464,7 @@ class Cadence:
                 scheduled += missed * interval
             return scheduled
         schedule = self.options.schedule
-        assert not isinstance(schedule, Every)
+        assert self.interval is None
         # Every slot that came due while paused is skipped; the next one runs.
         from ._missed import plan_wall
 
@@ -450,16 +482,18 @@ def preview(
     now: datetime.datetime,
     next_due: datetime.datetime | None,
     next_slot: datetime.datetime | None = None,
+    aligned: bool = False,
 ) -> list[datetime.datetime]:
     """The next ``n`` run times of ``schedule`` (aware UTC), the first being ``next_due``.
 
     ``next_slot`` is the grid's time of ``next_due`` when jitter moved it: later runs follow
     the grid, not the draw. For an interval without a known next due time, the first run is
     ``now`` (a loop runs at once when started); for a wall-clock schedule, its first time at
-    or after ``now``.
+    or after ``now``. ``aligned``: an interval on the grid aligned to the Unix epoch, as an
+    exclusive loop runs it.
     """
     times: list[datetime.datetime] = []
-    if isinstance(schedule, Every):
+    if isinstance(schedule, Every) and not aligned:
         step = datetime.timedelta(seconds=schedule.interval)
         first = next_due if next_due is not None else now
         moment = next_slot if next_slot is not None else first

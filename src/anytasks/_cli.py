@@ -8,7 +8,6 @@ argparse's usage message and exit status 2.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import math
 import os
@@ -196,13 +195,14 @@ def _run(args: argparse.Namespace) -> int:
 def _serve_metrics(port: int) -> Listener:
     """Serve Prometheus metrics on ``port`` (from a thread); return the listener that counts."""
     try:
-        # Imported by name: it is an optional dependency, absent from the type checkers' view.
-        prometheus_client = importlib.import_module("prometheus_client")
+        import prometheus_client
+
+        from .metrics.prometheus import PrometheusMetrics
     except ImportError:
         raise _UsageError(
             "--metrics-port needs prometheus_client: pip install 'anytasks[prometheus]'"
         ) from None
-    metrics: Listener = importlib.import_module("anytasks.metrics.prometheus").PrometheusMetrics()
+    metrics = PrometheusMetrics()
     try:
         prometheus_client.start_http_server(port)
     except OSError as exc:

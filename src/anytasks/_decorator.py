@@ -94,6 +94,11 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
         ``ExponentialBackoff()``.
     :param max_retries: after this many retries in a row within an iteration, a handled
         exception counts as unhandled; ``None`` (the default) for no limit.
+    :param exclusive: a lease (:class:`anytasks.lease.PostgresLease`,
+        :class:`~anytasks.lease.RedisLease`, :class:`~anytasks.lease.MemoryLease`, or your
+        own :class:`~anytasks.lease.Lease`) that makes each slot run on one replica only; an
+        interval then runs on the grid aligned to the Unix epoch. See
+        :func:`~anytasks.current_lease`.
     :raises TypeError: for arguments of the wrong type, two forms of schedule
         mixed, or a decorated object that is not a coroutine function.
     :raises ValueError: for a negative, NaN or infinite interval, an empty
@@ -101,7 +106,7 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
         finite, or a negative ``max_retries``.
 
     .. versionchanged:: 0.2
-       ``timeout``, ``on_timeout``, ``backoff`` and ``max_retries``.
+       ``timeout``, ``on_timeout``, ``backoff``, ``max_retries`` and ``exclusive``.
 
     Synopsis::
 

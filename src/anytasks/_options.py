@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ._missed import Overrun
     from ._outcome import TimeoutAction
     from ._retry import BackoffSpec
+    from .lease import Lease
 
 #: What a loop runs on: the monotonic grid of :class:`Every`, or a wall-clock :class:`Schedule`.
 AnySchedule = Every | Schedule
@@ -39,6 +40,7 @@ class CommonKeywords(TypedDict, total=False):
     on_timeout: TimeoutAction
     backoff: BackoffSpec | None
     max_retries: int | None
+    exclusive: Lease | None
 
 
 class ScheduleKeywords(TypedDict, total=False):
@@ -85,6 +87,8 @@ class LoopOptions:
     # counts as unhandled (None: no limit).
     backoff: BackoffSpec | None = None
     max_retries: int | None = None
+    # The lease that makes each slot run on one replica only (see _exclusive).
+    exclusive: Lease | None = None
 
     @property
     def overrun_policy(self) -> Overrun:
@@ -126,6 +130,8 @@ def parse_options(keywords: dict[str, Any]) -> LoopOptions:
         raise TypeError(f"`random` must be callable, not {type(common['random']).__name__!r}")
     if _RETRY_KEYS & common.keys():
         _check_retry(common)
+    if common.get("exclusive") is not None:
+        common["exclusive"] = _check_exclusive(common["exclusive"])
     options = LoopOptions(parse_schedule(forms), **common)
     check_common(options.count, options.reconnect, options.name)
     return options
@@ -147,6 +153,17 @@ def _check_retry(common: dict[str, Any]) -> None:
         common["backoff"] = check_backoff(common["backoff"])
     if "max_retries" in common:
         common["max_retries"] = check_max_retries(common["max_retries"])
+
+
+def _check_exclusive(lease: object) -> Lease:
+    from .lease import Lease
+
+    if not isinstance(lease, Lease):
+        raise TypeError(
+            "`exclusive` must be a lease (anytasks.lease.PostgresLease, RedisLease, "
+            f"MemoryLease or your own Lease), not {type(lease).__name__!r}"
+        )
+    return lease
 
 
 def parse_schedule(forms: dict[str, Any]) -> AnySchedule:

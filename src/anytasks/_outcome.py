@@ -9,8 +9,9 @@ from typing import Any, Literal, final
 #: How an iteration ended, after any retries: ``"success"``; ``"error"`` (an unhandled
 #: exception, which ends the run); ``"timeout"`` (it ran past ``timeout=`` with
 #: ``on_timeout="skip"``; with ``"error"`` it ends as ``"error"``); ``"cancelled"`` (the run
-#: was cancelled or stopped while the body ran).
-IterationOutcome = Literal["success", "error", "timeout", "cancelled"]
+#: was cancelled while the body ran); ``"lease_lost"`` (an exclusive loop's lease ran out or
+#: was taken over while the body ran, which was cancelled).
+IterationOutcome = Literal["success", "error", "timeout", "cancelled", "lease_lost"]
 #: Why slots were skipped: ``"missed"`` (the loop was behind, and ``overrun=`` or ``grace=``
 #: dropped them), ``"paused"`` (they came due during :meth:`~anytasks.Loop.pause`),
 #: ``"timeout"`` (the iteration timed out with ``on_timeout="skip"``).
@@ -48,7 +49,7 @@ class LoopEnd:
     .. versionadded:: 0.2
     """
 
-    __slots__ = ("exception", "iterations", "last_scheduled", "reason")
+    __slots__ = ("exception", "iterations", "last_scheduled", "lease_lost", "reason")
 
     reason: EndReason
     """Why the run ended."""
@@ -60,6 +61,9 @@ class LoopEnd:
     last_scheduled: datetime.datetime | None
     """When the last iteration that began was due (aware UTC, the grid's time before any
     jitter); ``None`` if none began."""
+    lease_lost: bool
+    """Whether the run's last iteration was cancelled because its lease was lost (a loop made
+    with ``exclusive=``)."""
 
     def __init__(
         self,
@@ -67,12 +71,14 @@ class LoopEnd:
         exception: Exception | None = None,
         iterations: int = 0,
         last_scheduled: datetime.datetime | None = None,
+        lease_lost: bool = False,
     ) -> None:
         set_ = object.__setattr__
         set_(self, "reason", reason)
         set_(self, "exception", exception)
         set_(self, "iterations", iterations)
         set_(self, "last_scheduled", last_scheduled)
+        set_(self, "lease_lost", lease_lost)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"LoopEnd is frozen: cannot set {name!r}")
@@ -80,8 +86,8 @@ class LoopEnd:
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"LoopEnd is frozen: cannot delete {name!r}")
 
-    def _key(self) -> tuple[EndReason, Exception | None, int, datetime.datetime | None]:
-        return (self.reason, self.exception, self.iterations, self.last_scheduled)
+    def _key(self) -> tuple[EndReason, Exception | None, int, datetime.datetime | None, bool]:
+        return (self.reason, self.exception, self.iterations, self.last_scheduled, self.lease_lost)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LoopEnd):
@@ -94,7 +100,8 @@ class LoopEnd:
     def __repr__(self) -> str:
         return (
             f"LoopEnd(reason={self.reason}, exception={self.exception!r}, "
-            f"iterations={self.iterations!r}, last_scheduled={self.last_scheduled!r})"
+            f"iterations={self.iterations!r}, last_scheduled={self.last_scheduled!r}"
+            f"{', lease_lost=True' if self.lease_lost else ''})"
         )
 
 

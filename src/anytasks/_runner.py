@@ -35,6 +35,7 @@ from ._state import LoopState, check_transition, sticky
 if TYPE_CHECKING:
     import asyncio
 
+    from ._exclusive import Exclusive
     from ._loop import Loop
     from ._outcome import SkipReason
 
@@ -79,6 +80,7 @@ class Runner(Cadence):
         "end",
         "failure",
         "finished",
+        "lease_lost",
         "loop",
         "options",
         "restart_with",
@@ -117,6 +119,9 @@ class Runner(Cadence):
         # How the latest run ended, once it has.
         self.end: LoopEnd | None = None
         self.iteration_started: float | None = None
+        self.exclusive: Exclusive | None = None
+        # Whether the last iteration of an exclusive loop's run lost its lease.
+        self.lease_lost = False
         self.last_began: float | datetime.datetime | None = None
         self.current_loop = 0
         # When the next iteration is due: a monotonic deadline for an interval
@@ -147,9 +152,11 @@ class Runner(Cadence):
             return None
         if self.interval is None:
             return self.next_target
-        if self.next_deadline is None:
+        # Read once: metrics collectors call this from other threads (an HTTP server's).
+        deadline = self.next_deadline
+        if deadline is None:
             return None
-        return utc_from_timestamp(self.wall_offset + self.next_deadline)
+        return utc_from_timestamp(self.wall_offset + deadline)
 
     def note_skipped(self, count: int, reason: SkipReason) -> None:
         self.skipped += count
@@ -193,7 +200,13 @@ class Runner(Cadence):
         self.on_timeout = options.on_timeout
         self.max_retries = options.max_retries
         schedule = options.schedule
-        self.interval = schedule.interval if isinstance(schedule, Every) else None
+        # An exclusive loop follows the wall clock, so that replicas agree on its slots:
+        # an interval on the grid aligned to the Unix epoch (Every.next_after).
+        exclusive = options.exclusive is not None
+        self.interval = (
+            schedule.interval if isinstance(schedule, Every) and not exclusive else None
+        )
+        self.plain = options.timeout is None and not exclusive
         if schedule_changed:
             self.replan = True
             if self.wake is not None:
@@ -275,6 +288,7 @@ class Runner(Cadence):
         self.cancelled = False
         self.last_target = None
         self.last_began = None
+        self.lease_lost = False
         self.failure = None
         started = False
         if _events.listening:
@@ -289,7 +303,7 @@ class Runner(Cadence):
                         await self._call_hook(self.loop._before_loop)
                         task_status.started()
                         started = True
-                        await self._iterate(args, kwargs)
+                        await self._iterate_in_turn(args, kwargs)
                     except anyio.get_cancelled_exc_class() as exc:
                         if cancellation_requested(when_unknown=True):
                             self.enter(_S.CANCELLING)
@@ -315,6 +329,21 @@ class Runner(Cadence):
         if self.failure is not None and self.restart_with is None:
             raise self.failure
         return started
+
+    async def _iterate_in_turn(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Iterate; for an exclusive loop, under its lease, with the keeper beside it."""
+        lease = self.options.exclusive
+        if lease is None:
+            await self._iterate(args, kwargs)
+            return
+        from ._exclusive import Exclusive  # not at import: most loops have no lease
+
+        exclusive = self.exclusive = Exclusive(lease, self.loop.name, self.random)
+        try:
+            await exclusive.run(functools.partial(self._iterate, args, kwargs))
+        finally:
+            self.exclusive = None
+            self.lease_lost = exclusive.lost
 
     async def _end_run(self) -> None:
         self.next_deadline = None
@@ -349,7 +378,7 @@ class Runner(Cadence):
             slot: datetime.datetime | None = began.astimezone(datetime.timezone.utc)
         else:
             slot = None if began is None else utc_from_timestamp(self.wall_offset + began)
-        return LoopEnd(reason, self.failure, self.current_loop, slot)
+        return LoopEnd(reason, self.failure, self.current_loop, slot, self.lease_lost)
 
     async def _finish_with_hook(self, end: LoopEnd) -> None:
         try:

@@ -132,8 +132,15 @@ class Settings(Hooks):
             next_slot = datetime.datetime.fromtimestamp(
                 run.wall_offset + run.next_slot, datetime.timezone.utc
             )
-        schedule = self._options.schedule
-        return preview(schedule, n, now=wall_now(), next_due=next_due, next_slot=next_slot)
+        options = self._options
+        return preview(
+            options.schedule,
+            n,
+            now=wall_now(),
+            next_due=next_due,
+            next_slot=next_slot,
+            aligned=options.exclusive is not None,
+        )
 
     def ticks(self, *, count: int | None = None) -> Ticks:
         """Iterate over this loop's schedule inline, as :func:`~anytasks.ticks` does.

@@ -88,6 +88,8 @@ class _Ticker(Cadence):
         self.next_target = None
         self.last_target = None
         self.wall_offset = 0.0
+        self.exclusive = None
+        self.plain = True
         self._index = 0
         self._due: float | None = None
 
@@ -162,7 +164,16 @@ def ticks(**keywords: Any) -> Ticks:
         async for tick in anytasks.ticks(seconds=5, count=3):
             print(tick.index, tick.scheduled, tick.lateness)
     """
-    for unknown in ("reconnect", "name"):
+    # The settings of a body, which ticks() does not run.
+    for unknown in (
+        "reconnect",
+        "name",
+        "timeout",
+        "on_timeout",
+        "backoff",
+        "max_retries",
+        "exclusive",
+    ):
         if unknown in keywords:
             raise TypeError(f"ticks() got an unexpected keyword argument {unknown!r}")
     return Ticks(parse_options(keywords))

@@ -50,6 +50,10 @@ class MemoryLease(KeyedLease):
     def __init__(self, key: str, *, ttl: float) -> None:
         super().__init__(key, ttl)
 
+    def _copy(self) -> MemoryLease:
+        # (Every copy shares the key's state: that is what a copy of it must do.)
+        return MemoryLease(self._key, ttl=self._ttl)
+
     def _state(self) -> _State:
         return _registry.setdefault(self._key, _State())
 

@@ -127,9 +127,15 @@ class PostgresLease(KeyedLease):
         # Serialises this object's calls on its one connection, in the worker threads.
         self._lock = threading.Lock()
 
+    def _copy(self) -> PostgresLease:
+        """A lease like this one with a connection of its own (a run of a loop uses it)."""
+        return PostgresLease(self._dsn, key=self._key, ttl=self._ttl, table=self._table)
+
     async def aclose(self) -> None:
         """Close the connection, if open; the next call opens a new one."""
-        await anyio.to_thread.run_sync(self._close)
+        # Shielded: the end of a cancelled run must still close it.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._close)
 
     def _close(self) -> None:
         with self._lock:

@@ -148,6 +148,10 @@ class RedisLease(KeyedLease):
         self._scripts: dict[str, Script[bytes]] = {}
         self._stack: AsyncExitStack | None = None
 
+    def _copy(self) -> RedisLease:
+        """A lease like this one with connections of its own (a run of a loop enters it)."""
+        return RedisLease(self._url, key=self._key, ttl=self._ttl)
+
     async def __aenter__(self) -> Self:
         if self._stack is not None:
             raise RuntimeError(f"{self!r} cannot be entered twice")
