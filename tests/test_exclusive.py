@@ -9,6 +9,7 @@ and test_replicas.py.
 from __future__ import annotations
 
 import datetime
+import pickle
 import types
 import uuid
 from typing import Any
@@ -239,6 +240,7 @@ def test_current_lease_is_a_frozen_value() -> None:
     lease = anytasks.CurrentLease("k", 3, T0)
     assert lease == anytasks.CurrentLease("k", 3, T0)
     assert hash(lease) == hash(anytasks.CurrentLease("k", 3, T0))
+    assert pickle.loads(pickle.dumps(lease)) == lease
     assert repr(lease) == (
         "CurrentLease(key='k', token=3, slot=datetime.datetime(2026, 1, 5, 12, 0, "
         "tzinfo=datetime.timezone.utc))"

@@ -4,6 +4,7 @@ and the hooks' signatures checked at registration."""
 from __future__ import annotations
 
 import datetime
+import pickle
 import sys
 from typing import Any
 
@@ -44,6 +45,7 @@ def test_loop_end_is_a_frozen_value() -> None:
     assert end == LoopEnd(R.COMPLETED, None, 3, T0)
     assert end != LoopEnd(R.STOPPED, None, 3, T0)
     assert hash(end) == hash(LoopEnd(R.COMPLETED, None, 3, T0))
+    assert pickle.loads(pickle.dumps(end)) == end
     assert repr(end) == (
         "LoopEnd(reason=EndReason.COMPLETED, exception=None, iterations=3, "
         "last_scheduled=datetime.datetime(2026, 1, 5, 12, 0, tzinfo=datetime.timezone.utc))"
