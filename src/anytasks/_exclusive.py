@@ -79,7 +79,7 @@ class Exclusive:
 
     async def run(self, iterate: Callable[[], Awaitable[None]]) -> None:
         """Run ``iterate`` with the keeper beside it; give the lease up at the end."""
-        failure: Exception | None = None
+        failure: BaseException | None = None
         try:
             async with self.lease:
                 try:
@@ -89,8 +89,11 @@ class Exclusive:
                         await keeper.start(self._keep, name=f"lease keeper of loop {self.name!r}")
                         try:
                             await iterate()
-                        except Exception as exc:
-                            # Raised below: the task group would wrap it in an exception group.
+                        except anyio.get_cancelled_exc_class():
+                            raise
+                        except BaseException as exc:
+                            # Raised below: the task group would wrap it in an exception group
+                            # (SystemExit and KeyboardInterrupt too).
                             failure = exc
                         finally:
                             keeper.cancel_scope.cancel()
