@@ -215,6 +215,9 @@ class Cadence:
         """One iteration with a timeout, a lease or listeners: the hot path's slower twin."""
         if _events.listening:
             self._report_start(scheduled)
+        else:
+            # Not from an earlier iteration, should a listener come while this one runs.
+            self.iteration_started = None
         try:
             exclusive = self.exclusive
             if exclusive is None:
