@@ -152,9 +152,11 @@ class Runner(Cadence):
             return None
         if self.interval is None:
             return self.next_target
-        if self.next_deadline is None:
+        # Read once: metrics collectors call this from other threads (an HTTP server's).
+        deadline = self.next_deadline
+        if deadline is None:
             return None
-        return utc_from_timestamp(self.wall_offset + self.next_deadline)
+        return utc_from_timestamp(self.wall_offset + deadline)
 
     def note_skipped(self, count: int, reason: SkipReason) -> None:
         self.skipped += count
