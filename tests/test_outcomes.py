@@ -517,3 +517,22 @@ async def test_a_run_ended_by_system_exit_is_not_completed() -> None:
     [end] = ends.ends
     assert end.iterations == 0
     assert end.reason is not R.COMPLETED  # CANCELLED, or a reason of its own: to decide
+
+
+@pytest.mark.virtual_time
+@pytest.mark.parametrize("anyio_backend", ["asyncio"], indirect=True)
+async def test_join_of_a_start_cancelled_before_it_ran_returns_the_last_end() -> None:
+    # A fallback task cancelled in the tick of start() never runs (docs/lifecycle.md); join()
+    # then returns last_end, as documented: "None only if the loop has never ended a run".
+    @anytasks.loop(seconds=1, count=1)
+    async def body() -> None:
+        pass
+
+    await body.run()
+    first = body.last_end
+    assert first is not None
+    task = body.start()
+    assert task is not None
+    task.cancel()
+    assert await body.join() is first
+    assert body.last_end is first
