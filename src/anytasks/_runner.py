@@ -158,9 +158,9 @@ class Runner(Cadence):
             return None
         return utc_from_timestamp(self.wall_offset + deadline)
 
-    def note_skipped(self, count: int, reason: SkipReason) -> None:
+    def note_skipped(self, count: int, reason: SkipReason, *, report: bool = True) -> None:
         self.skipped += count
-        if count and _events.listening:
+        if count and report and _events.listening:
             _events.emit(_events.IterationSkipped(self.loop, reason, count))
 
     # -- controls -----------------------------------------------------------------------
