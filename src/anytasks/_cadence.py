@@ -177,7 +177,12 @@ class Cadence:
                 try:
                     await call()
                 except Exception as exc:
-                    await self._retry(call, exc)
+                    failed: Exception | None = exc
+                else:
+                    failed = None
+                if failed is not None:
+                    # Outside the handler: a retry is no part of the failed attempt.
+                    await self._retry(call, failed)
             else:
                 await self._observed_iteration(call, scheduled)
             self.current_loop += 1
@@ -252,8 +257,11 @@ class Cadence:
         try:
             completed = await self._attempt(call, observed)
         except Exception as exc:
-            completed = await self._retry(call, exc, observed)
-        return "success" if completed else "timeout"
+            failed = exc
+        else:
+            return "success" if completed else "timeout"
+        # Outside the handler: a retry is no part of the failed attempt.
+        return "success" if await self._retry(call, failed, observed) else "timeout"
 
     async def _attempt(self, call: _Body, observed: bool) -> bool:
         """Call the body once, under ``timeout`` if any; False for a timeout that is skipped.
