@@ -75,6 +75,7 @@ class Cadence:
         "count",
         "current_loop",
         "exclusive",
+        "exhausted",
         "grace",
         "interval",
         "iteration_started",
@@ -133,6 +134,8 @@ class Cadence:
     plain: bool
     # The lease side of an exclusive loop's run.
     exclusive: Exclusive | None
+    # Whether the schedule has run out of times.
+    exhausted: bool
     max_retries: int | None
 
     def enter(self, new: LoopState) -> None:
@@ -412,7 +415,8 @@ class Cadence:
             else:
                 assert self.interval is None
                 if not await self._sleep_until_wall_time(schedule, primitives):
-                    return None  # the schedule has no more times
+                    self.exhausted = True  # the schedule has no more times
+                    return None
                 due = primitives.current_time()
             if self.state is _STOPPING:
                 return None

@@ -41,22 +41,36 @@ def check_coroutine_function(func: object, where: str) -> None:
         raise TypeError(f"{where} needs a coroutine function (async def), got {func!r}")
 
 
-def defined_in_class(func: Callable[..., Any]) -> bool:
-    """Whether ``func`` was defined in a class body (so a loop of it gets ``self``)."""
+def guess_method(func: Callable[..., Any]) -> bool | None:
+    """Whether a loop of ``func`` will pass ``self`` to its hooks: True for a function defined
+    in a class body whose first parameter is ``self``, False for one defined elsewhere that
+    has no ``self``, None when unsure (``__set_name__`` or the first run tells)."""
     if inspect.ismethod(func):
         return False  # bound already
     while isinstance(func, functools.partial):
         func = func.func
     parts = str(getattr(func, "__qualname__", "")).split(".")
-    return len(parts) > 1 and parts[-2] != "<locals>"
+    in_class = len(parts) > 1 and parts[-2] != "<locals>"
+    try:
+        first = next(iter(inspect.signature(func).parameters), None)
+    except (TypeError, ValueError):
+        return None
+    takes_self = first == "self"
+    if in_class == takes_self:
+        return in_class
+    return None  # a static method, or a function made to be put on a class later
 
 
-def accepts(func: Callable[..., Any], count: int) -> bool:
-    """Whether ``func`` can be called with ``count`` positional arguments and no others."""
+#: How many positional arguments a hook takes: the fewest and the most; None if unknown.
+Arity = tuple[int, float] | None
+
+
+def arity(func: Callable[..., Any]) -> Arity:
+    """The positional arguments ``func`` can be called with (and no others)."""
     try:
         parameters = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):  # no signature to read: let the call decide
-        return True
+        return None
     required, most = 0, 0.0
     for parameter in parameters:
         if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
@@ -65,8 +79,20 @@ def accepts(func: Callable[..., Any], count: int) -> bool:
         elif parameter.kind is parameter.VAR_POSITIONAL:
             most = math.inf
         elif parameter.kind is parameter.KEYWORD_ONLY and parameter.default is parameter.empty:
-            return False
-    return required <= count <= most
+            return (1, 0.0)  # callable with no positional arguments at all
+    return (required, most)
+
+
+def fits(taken: Arity, count: int) -> bool:
+    return taken is None or taken[0] <= count <= taken[1]
+
+
+# What each hook takes besides ``self``: (the fewest, the most), and how to say it.
+_TAKES: dict[str, tuple[int, int, str]] = {
+    "before_loop": (0, 0, "no arguments"),
+    "after_loop": (0, 1, "no arguments or one (the LoopEnd)"),
+    "error": (1, 1, "one argument (the exception)"),
+}
 
 
 class Hooks:
@@ -78,7 +104,7 @@ class Hooks:
 
     __slots__ = (
         "_after_loop",
-        "_after_takes_end",
+        "_arities",
         "_before_loop",
         "_error",
         "_exception_types",
@@ -87,24 +113,25 @@ class Hooks:
         "_method",
     )
 
-    def _init_hooks(self, method: bool) -> None:
+    def _init_hooks(self, method: bool | None) -> None:
         self._before_loop: Callable[..., Awaitable[Any]] | None = None
         self._after_loop: Callable[..., Awaitable[Any]] | None = None
-        # Whether after_loop takes the LoopEnd: decided from its signature when registered.
-        self._after_takes_end = False
+        # The hooks' arities by kind, read from their signatures once, when registered.
+        self._arities: dict[str, Arity] = {}
         self._error: Callable[..., Awaitable[Any]] | None = None
         self._exception_types = default_exception_types()
         self._listeners: tuple[Listener, ...] = ()
         # While the loop has listeners: what takes it off the count of loops with listeners
         # (run at the latest when the loop is garbage collected).
         self._listeners_counted: weakref.finalize[[int], Hooks] | None = None
-        # Whether the hooks get ``self`` first: the loop is declared on a class.
+        # Whether the hooks get ``self`` first (the loop is declared on a class); None while
+        # that is unsure: __set_name__, or the run (with or without an instance), tells.
         self._method = method
 
     def _copy_hooks(self, other: Hooks) -> None:
         self._before_loop = other._before_loop
         self._after_loop = other._after_loop
-        self._after_takes_end = other._after_takes_end
+        self._arities = other._arities
         self._error = other._error
         self._exception_types = other._exception_types
         self._method = other._method
@@ -112,14 +139,20 @@ class Hooks:
         self._set_listeners(other._listeners)
 
     def _recheck_hooks(self, method: bool) -> None:
-        """Check the hooks again, now that the loop is known to be declared on a class."""
+        """Check the hooks again, now that it is known whether they get ``self``."""
         self._method = method
-        if self._before_loop is not None:
-            self._check_before(self._before_loop)
-        if self._after_loop is not None:
-            self._after_takes_end = self._check_after(self._after_loop)
-        if self._error is not None:
-            self._check_error(self._error)
+        self._check_hooks(method)
+
+    def _check_hooks(self, method: bool) -> None:
+        """Raise TypeError if a hook cannot be called with ``self`` first (or without)."""
+        for kind in _TAKES:
+            hook = self._hook(kind)
+            if hook is not None:
+                self._check_arity(kind, hook, method)
+
+    def _takes_end(self, method: bool) -> bool:
+        """Whether after_loop takes the LoopEnd, called with ``self`` or not."""
+        return fits(self._arities.get("after_loop"), method + 1)
 
     # -- exception types -----------------------------------------------------------
 
@@ -148,28 +181,27 @@ class Hooks:
 
     # -- hooks -----------------------------------------------------------------------
 
-    def _hook_error(self, kind: str, hook: Callable[..., Any], takes: str) -> TypeError:
+    def _check_arity(self, kind: str, hook: Callable[..., Any], method: bool | None) -> None:
+        """Raise TypeError if ``hook`` cannot be called as a ``kind`` hook: with ``self`` first
+        or not as ``method`` says, or either way while that is unknown (None)."""
+        fewest, most, takes = _TAKES[kind]
+        taken = self._arities.get(kind) if hook is self._hook(kind) else arity(hook)
+        ways = (False, True) if method is None else (method,)
+        if any(fits(taken, n + way) for way in ways for n in range(fewest, most + 1)):
+            return
         name = getattr(hook, "__qualname__", repr(hook))
-        where = "besides self, as the loop is declared on a class" if self._method else ""
-        return TypeError(
-            f"{self!r} {kind} hook {name!r} must take {takes}{' ' + where if where else ''}"
-        )
+        where = " besides self, as the loop is declared on a class" if method else ""
+        raise TypeError(f"{self!r} {kind} hook {name!r} must take {takes}{where}")
 
-    def _check_before(self, hook: Callable[..., Any]) -> None:
-        if not accepts(hook, self._method):
-            raise self._hook_error("before_loop", hook, "no arguments")
+    def _hook(self, kind: str) -> Callable[..., Any] | None:
+        if kind == "before_loop":
+            return self._before_loop
+        return self._after_loop if kind == "after_loop" else self._error
 
-    def _check_after(self, hook: Callable[..., Any]) -> bool:
-        """Check an after_loop hook; return whether it takes the LoopEnd."""
-        if accepts(hook, self._method + 1):
-            return True
-        if accepts(hook, self._method):
-            return False
-        raise self._hook_error("after_loop", hook, "no arguments or one (the LoopEnd)")
-
-    def _check_error(self, hook: Callable[..., Any]) -> None:
-        if not accepts(hook, self._method + 1):
-            raise self._hook_error("error", hook, "one argument (the exception)")
+    def _register(self, kind: str, hook: Callable[..., Any]) -> None:
+        check_coroutine_function(hook, f"{self!r} {kind}")
+        self._check_arity(kind, hook, self._method)
+        self._arities = {**self._arities, kind: arity(hook)}
 
     def before_loop(self, coro: _BeforeT) -> _BeforeT:
         """Register a coroutine function to run before the first iteration.
@@ -183,8 +215,7 @@ class Hooks:
         .. versionchanged:: 0.2
            The number of parameters is checked here.
         """
-        check_coroutine_function(coro, f"{self!r} before_loop")
-        self._check_before(coro)
+        self._register("before_loop", coro)
         self._before_loop = coro
         return coro
 
@@ -208,8 +239,7 @@ class Hooks:
         .. versionchanged:: 0.2
            It may take the :class:`~anytasks.LoopEnd`.
         """
-        check_coroutine_function(coro, f"{self!r} after_loop")
-        self._after_takes_end = self._check_after(coro)
+        self._register("after_loop", coro)
         self._after_loop = coro
         return coro
 
@@ -227,8 +257,7 @@ class Hooks:
         .. versionchanged:: 0.2
            The number of parameters is checked here.
         """
-        check_coroutine_function(coro, f"{self!r} error")
-        self._check_error(coro)
+        self._register("error", coro)
         self._error = coro
         return coro
 

@@ -30,7 +30,7 @@ from anyio.abc import TaskStatus
 
 from ._backend import running_asyncio_loop
 from ._cancellation import new_fallback_task
-from ._hooks import check_coroutine_function, defined_in_class
+from ._hooks import check_coroutine_function, guess_method
 from ._host import current_host_task_group
 from ._options import (
     LoopKeywords,
@@ -112,7 +112,7 @@ class Loop(Settings, Generic[_P, _R]):
         self._body: Callable[..., Coroutine[Any, Any, _R]] = coro
         self._instance: object = None
         self._attr_name = function_name(coro, "__name__")
-        self._init_hooks(method=defined_in_class(coro))
+        self._init_hooks(method=guess_method(coro))
         self._run: Runner | None = None
         self._failed = False
         self._last_end: LoopEnd | None = None
@@ -122,8 +122,8 @@ class Loop(Settings, Generic[_P, _R]):
     def __set_name__(self, owner: type[Any], name: str) -> None:
         self._attr_name = name
         if not self._method:
-            # Declared on a class after all (made from a function defined elsewhere): its
-            # hooks get ``self`` too.
+            # Declared on a class (perhaps made from a function defined elsewhere): its
+            # hooks get ``self``.
             self._recheck_hooks(method=True)
 
     @overload
@@ -319,7 +319,13 @@ class Loop(Settings, Generic[_P, _R]):
         return task
 
     def _claim(self) -> Runner:
-        """Mark the loop as running, or raise if it is; nothing else changes yet."""
+        """Mark the loop as running, or raise if it is; nothing else changes yet.
+
+        :raises TypeError: if a hook cannot be called as this run will call it: with
+            ``self`` first when the loop runs as an instance's, without it otherwise.
+        """
+        if self._method is None or self._method != (self._instance is not None):
+            self._check_hooks(self._instance is not None)
         with _start_lock:
             if self._run is not None:
                 raise RuntimeError(

@@ -34,7 +34,8 @@ class EndReason(enum.Enum):
     STOPPED = "stopped"
     """:meth:`~anytasks.Loop.stop` ended it."""
     CANCELLED = "cancelled"
-    """:meth:`~anytasks.Loop.cancel`, an enclosing cancel scope or ``Task.cancel()`` ended it."""
+    """:meth:`~anytasks.Loop.cancel`, an enclosing cancel scope or ``Task.cancel()`` ended it
+    (or a :class:`KeyboardInterrupt` or :class:`SystemExit` went through it)."""
     FAILED = "failed"
     """An unhandled exception ended it: :attr:`LoopEnd.exception`."""
     RESTARTED = "restarted"

@@ -120,6 +120,7 @@ class Runner(Cadence):
         self.end: LoopEnd | None = None
         self.iteration_started: float | None = None
         self.exclusive: Exclusive | None = None
+        self.exhausted = False
         # Whether the last iteration of an exclusive loop's run lost its lease.
         self.lease_lost = False
         self.last_began: float | datetime.datetime | None = None
@@ -288,6 +289,7 @@ class Runner(Cadence):
         self.cancelled = False
         self.last_target = None
         self.last_began = None
+        self.exhausted = False
         self.lease_lost = False
         self.failure = None
         started = False
@@ -303,7 +305,12 @@ class Runner(Cadence):
                         await self._call_hook(self.loop._before_loop)
                         task_status.started()
                         started = True
-                        await self._iterate_in_turn(args, kwargs)
+                        # Called here, not through a helper: each coroutine level costs every
+                        # checkpoint of the body (about 20 ns on uvloop, 2 % of an iteration).
+                        if self.options.exclusive is None:
+                            await self._iterate(args, kwargs)
+                        else:
+                            await self._iterate_exclusively(args, kwargs)
                     except anyio.get_cancelled_exc_class() as exc:
                         if cancellation_requested(when_unknown=True):
                             self.enter(_S.CANCELLING)
@@ -330,12 +337,10 @@ class Runner(Cadence):
             raise self.failure
         return started
 
-    async def _iterate_in_turn(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Iterate; for an exclusive loop, under its lease, with the keeper beside it."""
+    async def _iterate_exclusively(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Iterate under the lease of an exclusive loop, with the keeper beside it."""
         lease = self.options.exclusive
-        if lease is None:
-            await self._iterate(args, kwargs)
-            return
+        assert lease is not None
         from ._exclusive import Exclusive  # not at import: most loops have no lease
 
         exclusive = self.exclusive = Exclusive(lease, self.loop.name, self.random)
@@ -369,10 +374,14 @@ class Runner(Cadence):
             reason = EndReason.FAILED
         elif self.cancelled:
             reason = EndReason.CANCELLED
-        elif self.state is _STOPPING and self.current_loop != self.count:
+        elif self.current_loop == self.count or self.exhausted:
+            reason = EndReason.COMPLETED
+        elif self.state is _STOPPING:
             reason = EndReason.STOPPED
         else:
-            reason = EndReason.COMPLETED
+            # Neither its count nor its schedule ended it: a KeyboardInterrupt or SystemExit
+            # went through the loop.
+            reason = EndReason.CANCELLED
         began = self.last_began
         if isinstance(began, datetime.datetime):
             slot: datetime.datetime | None = began.astimezone(datetime.timezone.utc)
@@ -401,7 +410,7 @@ class Runner(Cadence):
         # On asyncio this is a task of its own, which join() must know as the loop's.
         current_run.set((self, anyio.get_current_task().id))
         loop: Loop[Any, Any] = self.loop
-        if loop._after_takes_end:
+        if loop._takes_end(loop._instance is not None):
             await self._call_hook(loop._after_loop, end)
         else:
             await self._call_hook(loop._after_loop)

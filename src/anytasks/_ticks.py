@@ -113,6 +113,7 @@ class _Ticker(Cadence):
         self.last_target = None
         self.wall_offset = 0.0
         self.exclusive = None
+        self.exhausted = False
         self.plain = True
         self._index = 0
         self._due: float | None = None
