@@ -199,6 +199,25 @@ def _has_user(name: str) -> bool:
     return True
 
 
+@pytest.fixture(params=["asyncio", "asyncio+uvloop", "trio"])
+def real_time_backend(request: pytest.FixtureRequest) -> Any:
+    """Every backend on its real clock: the servers' clocks run in real time. A test module
+    against the servers uses it as its ``anyio_backend``."""
+    if request.param == "asyncio+uvloop":
+        import uvloop
+
+        return "asyncio", {"loop_factory": uvloop.new_event_loop}
+    return request.param
+
+
+@pytest.fixture(params=["redis", "postgres"])
+def server(request: pytest.FixtureRequest) -> RedisServer | PostgresServer:
+    """Each server in turn (a test that takes it runs against both)."""
+    fixture = "redis_server" if request.param == "redis" else "postgres_server"
+    result: RedisServer | PostgresServer = request.getfixturevalue(fixture)
+    return result
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     binary = shutil.which("redis-server")

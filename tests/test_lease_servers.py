@@ -35,21 +35,10 @@ AnyLease = RedisLease | PostgresLease
 Factory = Callable[..., AnyLease]
 
 
-@pytest.fixture(params=["asyncio", "asyncio+uvloop", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
+@pytest.fixture
+def anyio_backend(real_time_backend: Any) -> Any:
     """Real clocks: the servers' clocks run in real time."""
-    if request.param == "asyncio+uvloop":
-        import uvloop
-
-        return "asyncio", {"loop_factory": uvloop.new_event_loop}
-    return request.param
-
-
-@pytest.fixture(params=["redis", "postgres"])
-def server(request: pytest.FixtureRequest) -> RedisServer | PostgresServer:
-    fixture = "redis_server" if request.param == "redis" else "postgres_server"
-    result: RedisServer | PostgresServer = request.getfixturevalue(fixture)
-    return result
+    return real_time_backend
 
 
 @pytest.fixture
