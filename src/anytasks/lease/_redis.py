@@ -211,7 +211,14 @@ class RedisLease(KeyedLease):
         script: Any = self._scripts[name]
         try:
             return await script(keys=self._keys, args=args)
-        except (RedisConnectionError, TimeoutError, OSError) as exc:
+        except (
+            RedisConnectionError,
+            TimeoutError,
+            OSError,
+            # The connection's tasks ended under it (a cancelled scope around the client).
+            anyio.ClosedResourceError,
+            anyio.BrokenResourceError,
+        ) as exc:
             raise LeaseUnavailable(f"{self!r}: {name} failed: {exc!r}") from exc
 
     async def acquire(self, holder: str) -> Grant | None:
