@@ -11,6 +11,7 @@ the end of the session.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -234,8 +235,9 @@ def redis_server() -> Iterator[RedisServer]:
         shutil.rmtree(server.directory, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[PostgresServer]:
+    """A new PostgreSQL cluster, running until the block ends (skips if there is none)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not found:
         _missing("PostgreSQL's initdb was not found in /usr/lib/postgresql/*/bin")
@@ -249,6 +251,12 @@ def postgres_server() -> Iterator[PostgresServer]:
     finally:
         server.stop()
         shutil.rmtree(server.directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    with postgres_cluster() as server:
+        yield server
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, final
@@ -121,7 +122,8 @@ class RedisLease(KeyedLease):
     may then overlap, which the fencing token still catches.
 
     coredis keeps its connections in a task group, so the lease must be used inside
-    ``async with lease:``, in the task that calls it.
+    ``async with lease:``, in the task that calls it. The connections are named
+    ``anytasks-lease-<pid>`` (the process's id), as ``CLIENT LIST`` shows them.
 
     :param url: a Redis URL, such as ``redis://localhost:6379/0`` or
         ``unix:///run/redis.sock``.
@@ -167,6 +169,8 @@ class RedisLease(KeyedLease):
             retry_policy=NoRetryPolicy(),
             connect_timeout=timeout,
             stream_timeout=timeout,
+            # Names the process, so that an operator can find the connection (CLIENT LIST).
+            client_name=f"anytasks-lease-{os.getpid()}",
         )
         # Entering starts coredis's task group; it connects on the first request.
         stack = AsyncExitStack()
