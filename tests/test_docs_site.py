@@ -186,8 +186,11 @@ def search(site: Path, query: str) -> set[str]:
         ("ko", "마이그레이션", "differences"),
         ("ko", "migrate", "differences"),
         ("ko", "서머타임", "scheduling"),
+        ("ko", "배포하기", "deploying"),
+        ("ko", "유예 시간", "deploying"),
         (".", "migrate", "differences"),
         (".", "migration", "differences"),
+        (".", "terminationGracePeriodSeconds", "deploying"),
         (".", "마이그레이션", "differences"),
     ],
 )

@@ -29,7 +29,7 @@ def test_the_version_has_one_source() -> None:
 def test_development_requirements_are_not_published() -> None:
     tomllib = pytest.importorskip("tomllib")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    extras = {"trio", "uvloop", "cron", "redis", "postgres"}
+    extras = {"trio", "uvloop", "cron", "redis", "postgres", "prometheus", "otel"}
     assert set(project["project"]["optional-dependencies"]) == extras
     assert {"test", "docs", "bench", "dev"} <= set(project["dependency-groups"])
     assert set(project["project"]["urls"]) == {"Documentation", "Source", "Changelog", "Issues"}

@@ -1,4 +1,4 @@
-"""The README's examples and the ``python -m anytasks`` demo run, on virtual time."""
+"""The README's examples and the ``python -m anytasks demo`` demo run, on virtual time."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 import anytasks
-import anytasks.__main__ as demo
+import anytasks._demo as demo
+from anytasks._cli import main
 from anytasks.testing import VirtualEventLoop, run, virtual_clock, virtual_time
 
 README = Path(__file__).parent.parent / "README.md"
@@ -82,7 +83,7 @@ def test_demo_runs_every_recipe(backend: str, capsys: pytest.CaptureFixture[str]
 
 def test_demo_cli_rejects_an_unknown_backend(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        demo.cli(["--backend", "curio"])
+        main(["demo", "--backend", "curio"])
     assert info.value.code == 2
     assert "invalid choice: 'curio'" in capsys.readouterr().err
 
@@ -102,7 +103,7 @@ def test_demo_cli_runs_on_the_chosen_backend(
         return real_run(func, backend=backend, backend_options=virtual_time(backend)[1])
 
     monkeypatch.setattr(anyio, "run", run_virtually)
-    assert demo.cli(["--backend", backend]) == 0
+    assert main(["demo", "--backend", backend]) == 0
     expected_options = {"loop_factory": uvloop.new_event_loop} if "uvloop" in backend else {}
     assert calls == [(backend.split("+")[0], expected_options)]
     out = capsys.readouterr().out.splitlines()

@@ -383,8 +383,17 @@ def test_daily_runs_are_increasing_existing_and_once_per_wall_time(
     assert len(set(readings)) == len(readings)
 
 
-FIXED = ["30 2 * * *", "0 1,2,3 * * *", "45 0-3 * * *", "15 */2 * * *", "0 0 * * *"]
-ELAPSED = ["0,30 * * * *", "*/15 2 * * *", "30 * * * *", "0 30 2 * * *", "*/20 30 1-3 * * *"]
+# A "*" at the start of the minute or hour field ("*/2" too) makes Debian cron, and cronsim,
+# follow elapsed time: such an expression runs in both hours of a fall-back.
+FIXED = ["30 2 * * *", "0 1,2,3 * * *", "45 0-3 * * *", "15 0-23/2 * * *", "0 0 * * *"]
+ELAPSED = [
+    "0,30 * * * *",
+    "*/15 2 * * *",
+    "30 * * * *",
+    "15 */2 * * *",
+    "0 30 2 * * *",
+    "*/20 30 1-3 * * *",
+]
 
 
 @PROPERTY

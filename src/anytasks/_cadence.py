@@ -138,8 +138,9 @@ class Cadence:
     def enter(self, new: LoopState) -> None:
         raise NotImplementedError
 
-    def note_skipped(self, count: int, reason: SkipReason) -> None:
-        """Count ``count`` slots as skipped (the runner reports them too)."""
+    def note_skipped(self, count: int, reason: SkipReason, *, report: bool = True) -> None:
+        """Count ``count`` slots as skipped (the runner reports them too, unless not
+        ``report``)."""
         self.skipped += count
 
     async def _iterate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -207,17 +208,22 @@ class Cadence:
             scheduled = waited
 
     async def _observed_iteration(self, call: _Body, scheduled: float) -> None:
-        """One iteration with a timeout, a lease or listeners: the hot path's slower twin."""
-        if _events.listening:
+        """One iteration with a timeout, a lease or listeners: the hot path's slower twin.
+
+        Its events go out if the loop had listeners (its own or global) as it began: an
+        iteration is reported whole or not at all.
+        """
+        observed = _events.listening and _events.has_listeners(self.loop)
+        if observed:
             self._report_start(scheduled)
         try:
             exclusive = self.exclusive
             if exclusive is None:
-                outcome = await self._attempts(call)
+                outcome = await self._attempts(call, observed)
             else:
                 assert self.last_target is not None
                 with exclusive.guard(self.last_target.astimezone(_UTC)) as scope:
-                    outcome = await self._attempts(call)
+                    outcome = await self._attempts(call, observed)
                 if scope.cancelled_caught:
                     logger.warning(
                         "Loop %r lost its lease during an iteration, which was cancelled",
@@ -225,25 +231,25 @@ class Cadence:
                     )
                     outcome = "lease_lost"
         except Exception as exc:
-            if _events.listening:
+            if observed:
                 self._report_end("error", exc)
             raise
         except BaseException:
-            if _events.listening:
+            if observed:
                 self._report_end("cancelled")
             raise
-        if _events.listening:
+        if observed:
             self._report_end(outcome)
 
-    async def _attempts(self, call: _Body) -> IterationOutcome:
+    async def _attempts(self, call: _Body, observed: bool) -> IterationOutcome:
         """The attempts of one iteration, with their retries: how the iteration ended."""
         try:
-            completed = await self._attempt(call)
+            completed = await self._attempt(call, observed)
         except Exception as exc:
-            completed = await self._retry(call, exc)
+            completed = await self._retry(call, exc, observed)
         return "success" if completed else "timeout"
 
-    async def _attempt(self, call: _Body) -> bool:
+    async def _attempt(self, call: _Body, observed: bool) -> bool:
         """Call the body once, under ``timeout`` if any; False for a timeout that is skipped.
 
         :raises IterationTimeout: for a timeout that is an error or retried.
@@ -257,19 +263,19 @@ class Cadence:
         if not scope.cancelled_caught:
             return True
         action, name = self.on_timeout, self.loop.name
-        if _events.listening:
+        if observed:
             _events.emit(_events.IterationTimedOut(self.loop, self.current_loop, timeout, action))
         if action == "skip":
             logger.warning(
                 "Iteration of loop %r timed out after %s seconds; skipped", name, timeout
             )
-            self.note_skipped(1, "timeout")
+            self.note_skipped(1, "timeout", report=observed)
             return False
         raise IterationTimeout(
             f"an iteration of loop {name!r} ran past its timeout of {timeout} s"
         )
 
-    async def _retry(self, call: _Body, exc: Exception) -> bool:
+    async def _retry(self, call: _Body, exc: Exception, observed: bool = False) -> bool:
         """Retry the iteration whose attempt raised ``exc``, with backoff, until an attempt
         succeeds (return what :meth:`_attempt` did) or raises an unhandled exception.
 
@@ -278,18 +284,18 @@ class Cadence:
         retries = 0
         while True:
             retries += 1
-            delay = self._retry_delay(exc, retries)
+            delay = self._retry_delay(exc, retries, observed)
             if delay is None:
                 raise exc
             self.enter(_S.BACKING_OFF)
             await anyio.sleep(delay)
             self.enter(_S.RUNNING)
             try:
-                return await self._attempt(call)
+                return await self._attempt(call, observed)
             except Exception as again:
                 exc = again
 
-    def _retry_delay(self, exc: Exception, retries: int) -> float | None:
+    def _retry_delay(self, exc: Exception, retries: int, observed: bool) -> float | None:
         """The delay before retry number ``retries`` after ``exc``; None if it is unhandled."""
         owner: Loop[Any, Any] = self.loop
         if isinstance(exc, IterationTimeout):
@@ -315,7 +321,7 @@ class Cadence:
             delay,
             exc_info=exc,
         )
-        if _events.listening:
+        if observed:
             event = _events.IterationRetrying(owner, self.current_loop, retries, delay, exc)
             _events.emit(event)
         return delay

@@ -290,6 +290,11 @@ def remove_listener(listener: Listener) -> None:
     _update()
 
 
+def has_listeners(loop: Loop[Any, Any]) -> bool:
+    """Whether events of ``loop`` would reach anyone now."""
+    return bool(loop._listeners or _global_listeners)  # pyright: ignore[reportPrivateUsage]
+
+
 def emit(event: LoopEvent) -> None:
     """Deliver ``event`` to its loop's listeners, then to the global ones."""
     for listener in (*event.loop._listeners, *_global_listeners):  # pyright: ignore[reportPrivateUsage]

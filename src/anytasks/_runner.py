@@ -152,13 +152,15 @@ class Runner(Cadence):
             return None
         if self.interval is None:
             return self.next_target
-        if self.next_deadline is None:
+        # Read once: metrics collectors call this from other threads (an HTTP server's).
+        deadline = self.next_deadline
+        if deadline is None:
             return None
-        return utc_from_timestamp(self.wall_offset + self.next_deadline)
+        return utc_from_timestamp(self.wall_offset + deadline)
 
-    def note_skipped(self, count: int, reason: SkipReason) -> None:
+    def note_skipped(self, count: int, reason: SkipReason, *, report: bool = True) -> None:
         self.skipped += count
-        if count and _events.listening:
+        if count and report and _events.listening:
             _events.emit(_events.IterationSkipped(self.loop, reason, count))
 
     # -- controls -----------------------------------------------------------------------
