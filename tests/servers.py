@@ -31,6 +31,10 @@ REQUIRE = os.environ.get("ANYTASKS_REQUIRE_SERVERS") == "1"
 
 start_times: dict[str, list[float]] = {}
 
+#: Lines that tests want shown at the end of the session, by section (the fault tests'
+#: failover times).
+reports: dict[str, list[str]] = {}
+
 
 def _missing(what: str) -> None:
     message = f"{what} (install Debian's redis-server and postgresql packages)"
@@ -265,3 +269,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for name, seconds in start_times.items():
             shown = ", ".join(f"{s:.2f} s" for s in seconds)
             terminalreporter.write_line(f"{name}: {shown}")
+    for section, lines in reports.items():
+        terminalreporter.section(section)
+        for line in lines:
+            terminalreporter.write_line(line)
