@@ -175,8 +175,11 @@ class Exclusive:
                     # A cancelled run can have closed its connections on the way here
                     # (coredis reads them in tasks under the run's cancel scope): once more,
                     # on connections of its own, or a standby would wait out the ttl.
-                    async with fresh_copy(self.lease) as lease:
-                        await lease.release(grant)
+                    again = fresh_copy(self.lease)
+                    if again is self.lease:  # a store of your own: no copy to try
+                        raise
+                    async with again:
+                        await again.release(grant)
             except Exception as exc:
                 logger.warning(
                     "Loop %r could not release lease %r (it expires after its ttl): %r",
