@@ -42,6 +42,31 @@ async def test_checkpoint_is_a_cancellation_point_for_anyio_scopes(which: str) -
     assert scope.cancelled_caught
 
 
+# Trio runs the tasks of one batch in random order: there, the order is not defined.
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "asyncio+uvloop"], indirect=True)
+async def test_asyncio_checkpoint_lets_ready_tasks_run_first_and_returns_none() -> None:
+    checkpoint = bind_primitives().checkpoint
+    order: list[str] = []
+
+    async def other(name: str) -> None:
+        order.append(name)
+
+    async def also_checkpoint() -> None:
+        await checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(other, "first")
+        tg.start_soon(other, "second")
+        order.append("before")
+        assert await checkpoint() is None
+        order.append("after")
+        # The same awaitable, again and from two tasks at once.
+        tg.start_soon(also_checkpoint)
+        await checkpoint()
+        order.append("again")
+    assert order == ["before", "first", "second", "after", "again"]
+
+
 @pytest.mark.virtual_time
 @pytest.mark.parametrize("which", ["backend", "portable"])
 async def test_sleep_until_returns_at_the_deadline(which: str) -> None:

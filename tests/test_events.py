@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import gc
 import logging
 from collections.abc import Iterator
 
@@ -358,3 +359,30 @@ def test_event_reprs_name_the_loop() -> None:
         event.count = 3  # type: ignore[misc]  # pyright: ignore[reportAttributeAccessIssue]
     assert hash(event) == hash(IterationSkipped(body, "paused", 2))
     assert event != IterationSkipped(body, "missed", 2)
+
+
+@pytest.mark.virtual_time
+async def test_an_iteration_that_began_unheard_is_not_reported() -> None:
+    # A listener added while the body of a bounded loop runs hears nothing of that iteration
+    # (reported whole or not at all), and no duration counted from an older iteration.
+    gc.collect()  # no other test's loop with listeners left to keep events on
+    finished: list[tuple[int, float]] = []
+
+    def listener(event: anytasks.LoopEvent) -> None:
+        if isinstance(event, anytasks.IterationFinished):
+            finished.append((event.index, event.duration))
+
+    @anytasks.loop(seconds=10, count=3, timeout=100)
+    async def body() -> None:
+        if body.current_loop == 0:
+            await anyio.sleep(1)
+        if body.current_loop == 1:
+            body.remove_listener(listener)
+        if body.current_loop == 2:
+            await anyio.sleep(1)
+            body.add_listener(listener)
+            await anyio.sleep(1)
+
+    body.add_listener(listener)
+    await body.run()
+    assert finished == [(0, 1.0)]

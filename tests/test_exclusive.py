@@ -9,6 +9,7 @@ and test_replicas.py.
 from __future__ import annotations
 
 import datetime
+import pickle
 import types
 import uuid
 from typing import Any
@@ -268,9 +269,46 @@ def test_current_lease_is_a_frozen_value() -> None:
     lease = anytasks.CurrentLease("k", 3, T0)
     assert lease == anytasks.CurrentLease("k", 3, T0)
     assert hash(lease) == hash(anytasks.CurrentLease("k", 3, T0))
+    assert pickle.loads(pickle.dumps(lease)) == lease
     assert repr(lease) == (
         "CurrentLease(key='k', token=3, slot=datetime.datetime(2026, 1, 5, 12, 0, "
         "tzinfo=datetime.timezone.utc))"
     )
     with pytest.raises(AttributeError, match="CurrentLease is frozen"):
         lease.token = 4  # type: ignore[misc]
+
+
+async def test_a_failure_as_the_run_is_cancelled_is_not_lost(key: str) -> None:
+    # The body fails in the tick in which the loop is cancelled: the keeper's task group and
+    # the store's exit see the cancellation, but the body's error still ends the run, as it
+    # does for a loop without a lease (docs/lifecycle.md: an unhandled error is never lost).
+    errors: list[Exception] = []
+    boom = ValueError("boom")
+
+    @anytasks.loop(seconds=10, exclusive=MemoryLease(key, ttl=30))
+    async def job() -> None:
+        job.cancel()
+        raise boom
+
+    @job.error
+    async def error(exc: Exception) -> None:
+        errors.append(exc)
+
+    with pytest.raises(ValueError, match="boom"):
+        await job.run()
+    assert errors == [boom]
+    assert job.last_end == LoopEnd(EndReason.FAILED, boom, 0, T0)
+    assert await MemoryLease(key, ttl=30).acquire("other") is not None
+
+
+async def test_system_exit_in_the_body_is_not_wrapped_in_an_exception_group(key: str) -> None:
+    # The keeper's task group must not turn sys.exit(3) into a BaseExceptionGroup (which
+    # would exit with status 1 and a traceback), as it does not for a loop without a lease.
+    @anytasks.loop(seconds=10, exclusive=MemoryLease(key, ttl=30))
+    async def job() -> None:
+        raise SystemExit(3)
+
+    with pytest.raises(SystemExit) as raised:
+        await job.run()
+    assert raised.value.code == 3
+    assert await MemoryLease(key, ttl=30).acquire("other") is not None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import itertools
+import pickle
 import re
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from cronsim import CronSim
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from anytasks import Tick
 from anytasks._schedules import AnyOf, Cron, Daily, Every, Schedule, cron, daily, every
 
 UTC = datetime.timezone.utc
@@ -61,6 +64,45 @@ class Ends:
         run = after.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         run += datetime.timedelta(hours=1)
         return run if run <= self.end else None
+
+
+# values
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        every(seconds=30, minutes=1),
+        daily(datetime.time(9, tzinfo=NEW_YORK), datetime.time(12)),
+        cron("0 9 * * MON", tz=BERLIN),
+        daily(datetime.time(9)) | cron("0 12 * * *"),
+        Tick(2, utc(2026, 1, 1, 9), 0.25),
+    ],
+    ids=repr,
+)
+def test_values_are_immutable_and_compare_hash_pickle_and_match_by_their_fields(
+    value: Every | Daily | Cron | AnyOf | Tick,
+) -> None:
+    fields = value.__match_args__
+    same = type(value)(*(getattr(value, name) for name in fields))
+    assert same == value
+    assert hash(same) == hash(value)
+    assert pickle.loads(pickle.dumps(value)) == value
+    assert copy.deepcopy(value) == value
+    assert value != object()
+    with pytest.raises(AttributeError):
+        setattr(value, fields[0], getattr(value, fields[0]))
+    with pytest.raises(AttributeError):
+        value.other = 1  # type: ignore[union-attr]  # pyright: ignore[reportAttributeAccessIssue]
+    match value:
+        case Every(seconds, minutes):
+            assert (seconds, minutes) == (30, 1)
+        case Daily(times) | AnyOf(times):
+            assert len(times) == 2
+        case Cron(expr, tz):
+            assert (expr, tz) == ("0 9 * * MON", BERLIN)
+        case Tick(index, scheduled, lateness):
+            assert (index, scheduled, lateness) == (2, utc(2026, 1, 1, 9), 0.25)
 
 
 # every

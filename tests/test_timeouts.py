@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import sys
 from typing import Any
 
 import anyio
@@ -319,3 +320,30 @@ def test_bad_retry_options_fail_at_the_decorator(
 def test_on_timeout_error_needs_no_timeout() -> None:
     # The default, spelled out: harmless without a timeout.
     anytasks.loop(seconds=1, on_timeout="error")
+
+
+@pytest.mark.virtual_time
+@pytest.mark.parametrize("timeout", [None, 30.0], ids=["plain", "bounded"])
+async def test_a_retry_runs_outside_the_previous_attempts_exception(
+    timeout: float | None,
+) -> None:
+    # A retry is a fresh attempt: not run inside the handler of the one before, where every
+    # later error would chain to the first ("During handling of the above exception...")
+    # and sys.exc_info() in the body would show a stale exception. So it was before 0.2.
+    seen: list[BaseException | None] = []
+    errors: list[Exception] = []
+
+    @anytasks.loop(seconds=60, max_retries=2, backoff=Fixed, timeout=timeout)
+    async def body() -> None:
+        seen.append(sys.exc_info()[1])
+        raise OSError(len(seen))
+
+    @body.error
+    async def error(exc: Exception) -> None:
+        errors.append(exc)
+
+    with pytest.raises(OSError, match="3"):
+        await body.run()
+    assert seen == [None, None, None]
+    [error_] = errors
+    assert (str(error_), error_.__context__) == ("3", None)

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
+from ._frozen import Frozen
 from ._outcome import IterationOutcome, LoopEnd, SkipReason, TimeoutAction
 
 if TYPE_CHECKING:
@@ -21,10 +22,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("anytasks")
 
 
-class LoopEvent:
+class LoopEvent(Frozen):
     """The base of the events that loops report; every event has the :attr:`loop` it is about.
 
-    Events are frozen, compare equal field by field, and support ``match`` by position.
+    Events are frozen, compare equal field by field, pickle, and support ``match`` by
+    position.
 
     .. versionadded:: 0.2
     """
@@ -45,17 +47,9 @@ class LoopEvent:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is frozen: cannot set {name!r}")
 
-    def _fields(self) -> tuple[object, ...]:
+    def _fields(self) -> tuple[Any, ...]:
+        # The constructor's arguments, in order (Frozen compares, hashes and pickles by them).
         return tuple(getattr(self, name) for name in self.__match_args__)
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, LoopEvent)
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash((type(self), *self._fields()))
 
     def __repr__(self) -> str:
         fields = ", ".join(

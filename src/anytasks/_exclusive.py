@@ -80,22 +80,31 @@ class Exclusive:
 
     async def run(self, iterate: Callable[[], Awaitable[None]]) -> None:
         """Run ``iterate`` with the keeper beside it; give the lease up at the end."""
-        failure: Exception | None = None
-        async with self.lease:
-            try:
-                async with anyio.create_task_group() as keeper:
-                    # Once the keeper has tried for the lease: a replica that starts on a slot
-                    # can then run it.
-                    await keeper.start(self._keep, name=f"lease keeper of loop {self.name!r}")
-                    try:
-                        await iterate()
-                    except Exception as exc:
-                        # Raised below: the task group would wrap it in an exception group.
-                        failure = exc
-                    finally:
-                        keeper.cancel_scope.cancel()
-            finally:
-                await self._release()
+        failure: BaseException | None = None
+        try:
+            async with self.lease:
+                try:
+                    async with anyio.create_task_group() as keeper:
+                        # Once the keeper has tried for the lease: a replica that starts on a
+                        # slot can then run it.
+                        await keeper.start(self._keep, name=f"lease keeper of loop {self.name!r}")
+                        try:
+                            await iterate()
+                        except anyio.get_cancelled_exc_class():
+                            raise
+                        except BaseException as exc:
+                            # Raised below: the task group would wrap it in an exception group
+                            # (SystemExit and KeyboardInterrupt too).
+                            failure = exc
+                        finally:
+                            keeper.cancel_scope.cancel()
+                finally:
+                    await self._release()
+        except anyio.get_cancelled_exc_class():
+            # The run was cancelled as the body failed (the task group's or the store's exit
+            # saw it): the body's error still wins, as it does for a loop without a lease.
+            if failure is None:
+                raise
         if failure is not None:
             raise failure
 

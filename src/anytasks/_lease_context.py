@@ -6,9 +6,11 @@ import datetime
 from contextvars import ContextVar
 from typing import Any, final
 
+from ._frozen import Frozen
+
 
 @final
-class CurrentLease:
+class CurrentLease(Frozen):
     """The lease under which an exclusive loop's body runs: see :func:`current_lease`.
 
     .. versionadded:: 0.2
@@ -32,13 +34,8 @@ class CurrentLease:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"CurrentLease is frozen: cannot set {name!r}")
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, CurrentLease):
-            return NotImplemented
-        return (self.key, self.token, self.slot) == (other.key, other.token, other.slot)
-
-    def __hash__(self) -> int:
-        return hash((self.key, self.token, self.slot))
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.key, self.token, self.slot)
 
     def __repr__(self) -> str:
         return f"CurrentLease(key={self.key!r}, token={self.token!r}, slot={self.slot!r})"

@@ -416,7 +416,9 @@ class Loop(Settings, Generic[_P, _R]):
             if run.finished is None:
                 run.finished = anyio.Event()
             await run.finished.wait()
-            return run.end
+            if run.end is not None:
+                return run.end
+            # A fallback task cancelled before it ran ended no run.
         return self._last_end
 
 

@@ -6,6 +6,8 @@ import datetime
 import enum
 from typing import Any, Literal, final
 
+from ._frozen import Frozen
+
 #: How an iteration ended, after any retries: ``"success"``; ``"error"`` (an unhandled
 #: exception, which ends the run); ``"timeout"`` (it ran past ``timeout=`` with
 #: ``on_timeout="skip"``; with ``"error"`` it ends as ``"error"``); ``"cancelled"`` (the run
@@ -40,7 +42,7 @@ class EndReason(enum.Enum):
 
 
 @final
-class LoopEnd:
+class LoopEnd(Frozen):
     """How one run of a loop ended: what :meth:`~anytasks.Loop.join` returns,
     :attr:`~anytasks.Loop.last_end` holds and an ``after_loop`` hook with a parameter receives.
 
@@ -86,16 +88,8 @@ class LoopEnd:
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"LoopEnd is frozen: cannot delete {name!r}")
 
-    def _key(self) -> tuple[EndReason, Exception | None, int, datetime.datetime | None, bool]:
+    def _fields(self) -> tuple[Any, ...]:
         return (self.reason, self.exception, self.iterations, self.last_scheduled, self.lease_lost)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, LoopEnd):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
 
     def __repr__(self) -> str:
         return (

@@ -8,11 +8,11 @@ arithmetic for times of day lives in `anytasks._schedule`; cron expressions are 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NoReturn, Protocol, cast, final, runtime_checkable
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast, final, runtime_checkable
 
+from ._frozen import Frozen
 from ._schedule import next_time_of_day, normalize_times, validate_interval
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def _require_aware(after: datetime.datetime) -> None:
         raise ValueError(f"`after` must be an aware datetime, got {after!r}")
 
 
-class _WallClock:
+class _WallClock(Frozen):
     """``|`` for wall-clock schedules; user objects take part through ``__ror__``."""
 
     __slots__ = ()
@@ -101,8 +101,7 @@ def _refuse_union(interval: Every) -> NoReturn:
 
 
 @final
-@dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class Every:
+class Every(Frozen):
     """A run every ``interval`` seconds on the monotonic clock: the grid of ``@loop(seconds=)``.
 
     Made by `every`. The fields keep the components as given (``every(minutes=1)`` and
@@ -116,17 +115,37 @@ class Every:
     .. versionadded:: 0.2
     """
 
-    seconds: float = 0
-    minutes: float = 0
-    hours: float = 0
+    __slots__ = ("_hours", "_minutes", "_seconds")
+    __match_args__ = ("seconds", "minutes", "hours")
 
-    def __post_init__(self) -> None:
-        validate_interval(self.seconds, self.minutes, self.hours)
+    def __init__(self, seconds: float = 0, minutes: float = 0, hours: float = 0) -> None:
+        validate_interval(seconds, minutes, hours)
+        self._seconds = seconds
+        self._minutes = minutes
+        self._hours = hours
+
+    @property
+    def seconds(self) -> float:
+        """The seconds component, as given."""
+        return self._seconds
+
+    @property
+    def minutes(self) -> float:
+        """The minutes component, as given."""
+        return self._minutes
+
+    @property
+    def hours(self) -> float:
+        """The hours component, as given."""
+        return self._hours
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self._seconds, self._minutes, self._hours)
 
     @property
     def interval(self) -> float:
         """The total interval in seconds."""
-        return validate_interval(self.seconds, self.minutes, self.hours)
+        return validate_interval(self._seconds, self._minutes, self._hours)
 
     def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
         """Return the first slot of the epoch-aligned grid strictly after ``after``, in UTC.
@@ -187,7 +206,6 @@ def every(seconds: float = 0, minutes: float = 0, hours: float = 0) -> Every:
 
 
 @final
-@dataclasses.dataclass(frozen=True, slots=True, repr=False)
 class Daily(_WallClock):
     """Runs at the same times of day, each on the wall clock of its own zone.
 
@@ -199,10 +217,19 @@ class Daily(_WallClock):
     .. versionadded:: 0.2
     """
 
-    times: tuple[datetime.time, ...]
+    __slots__ = ("_times",)
+    __match_args__ = ("times",)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "times", normalize_times(self.times))
+    def __init__(self, times: tuple[datetime.time, ...]) -> None:
+        self._times = normalize_times(times)
+
+    @property
+    def times(self) -> tuple[datetime.time, ...]:
+        """The times of day: sorted, without duplicates, aware (naive ones read as UTC)."""
+        return self._times
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self._times,)
 
     def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
         """Return the first of `times` strictly after ``after``, in UTC.
@@ -212,12 +239,12 @@ class Daily(_WallClock):
         """
         _require_aware(after)
         try:
-            return next_time_of_day(self.times, after)
+            return next_time_of_day(self._times, after)
         except OverflowError:
             return None
 
     def __repr__(self) -> str:
-        return f"daily({', '.join(map(repr, self.times))})"
+        return f"daily({', '.join(map(repr, self._times))})"
 
 
 def daily(*times: datetime.time | Sequence[datetime.time]) -> Daily:
@@ -255,7 +282,6 @@ def _cronsim() -> tuple[type[CronSim], type[Exception]]:
 
 
 @final
-@dataclasses.dataclass(frozen=True, slots=True, repr=False)
 class Cron(_WallClock):
     """Runs when the wall clock of `tz` matches the cron expression `expr`.
 
@@ -269,21 +295,36 @@ class Cron(_WallClock):
     .. versionadded:: 0.2
     """
 
-    expr: str
-    tz: datetime.tzinfo = _UTC
+    __slots__ = ("_expr", "_tz")
+    __match_args__ = ("expr", "tz")
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.expr, str):
-            raise TypeError(f"`cron` must be a str, not {type(self.expr).__name__!r}")
-        if not isinstance(self.tz, datetime.tzinfo):
-            raise TypeError(f"`tz` must be a datetime.tzinfo, not {type(self.tz).__name__!r}")
-        if datetime.datetime(2000, 1, 1, tzinfo=self.tz).utcoffset() is None:
-            raise ValueError(f"`tz` must give a UTC offset, got {self.tz!r}")
+    def __init__(self, expr: str, tz: datetime.tzinfo = _UTC) -> None:
+        if not isinstance(expr, str):
+            raise TypeError(f"`cron` must be a str, not {type(expr).__name__!r}")
+        if not isinstance(tz, datetime.tzinfo):
+            raise TypeError(f"`tz` must be a datetime.tzinfo, not {type(tz).__name__!r}")
+        if datetime.datetime(2000, 1, 1, tzinfo=tz).utcoffset() is None:
+            raise ValueError(f"`tz` must give a UTC offset, got {tz!r}")
         cron_sim, error = _cronsim()
         try:
-            cron_sim(self.expr, datetime.datetime(2000, 1, 1, tzinfo=self.tz))
+            cron_sim(expr, datetime.datetime(2000, 1, 1, tzinfo=tz))
         except error as exc:
-            raise ValueError(f"`cron` expression {self.expr!r} is invalid: {exc}") from None
+            raise ValueError(f"`cron` expression {expr!r} is invalid: {exc}") from None
+        self._expr = expr
+        self._tz = tz
+
+    @property
+    def expr(self) -> str:
+        """The cron expression."""
+        return self._expr
+
+    @property
+    def tz(self) -> datetime.tzinfo:
+        """The zone whose wall clock the expression is read on."""
+        return self._tz
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self._expr, self._tz)
 
     def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
         """Return the first match strictly after ``after``, in UTC.
@@ -294,7 +335,7 @@ class Cron(_WallClock):
         """
         _require_aware(after)
         cron_sim, _ = _cronsim()
-        runs = cron_sim(self.expr, after.astimezone(self.tz))
+        runs = cron_sim(self._expr, after.astimezone(self._tz))
         try:
             while True:
                 run = next(runs).astimezone(_UTC)
@@ -307,9 +348,9 @@ class Cron(_WallClock):
             return None
 
     def __repr__(self) -> str:
-        if self.tz is _UTC:
-            return f"cron({self.expr!r})"
-        return f"cron({self.expr!r}, tz={self.tz!r})"
+        if self._tz is _UTC:
+            return f"cron({self._expr!r})"
+        return f"cron({self._expr!r}, tz={self._tz!r})"
 
 
 def cron(expr: str, tz: datetime.tzinfo | None = None) -> Cron:
@@ -336,7 +377,6 @@ def cron(expr: str, tz: datetime.tzinfo | None = None) -> Cron:
 
 
 @final
-@dataclasses.dataclass(frozen=True, slots=True, repr=False)
 class AnyOf(_WallClock):
     """Runs whenever any of `schedules` runs: the result of ``a | b``.
 
@@ -351,14 +391,23 @@ class AnyOf(_WallClock):
     .. versionadded:: 0.2
     """
 
-    schedules: tuple[Schedule, ...]
+    __slots__ = ("_schedules",)
+    __match_args__ = ("schedules",)
 
-    def __post_init__(self) -> None:
+    def __init__(self, schedules: tuple[Schedule, ...]) -> None:
         unique: list[Schedule] = []
-        for part in self.schedules:
+        for part in schedules:
             if part not in unique:
                 unique.append(part)
-        object.__setattr__(self, "schedules", tuple(unique))
+        self._schedules = tuple(unique)
+
+    @property
+    def schedules(self) -> tuple[Schedule, ...]:
+        """The parts, in the order given, each once."""
+        return self._schedules
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self._schedules,)
 
     def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
         """Return the earliest of the parts' next runs strictly after ``after``, in UTC.
@@ -366,8 +415,8 @@ class AnyOf(_WallClock):
         :raises ValueError: if ``after`` is naive
         """
         _require_aware(after)
-        runs = [run for part in self.schedules if (run := part.next_after(after)) is not None]
+        runs = [run for part in self._schedules if (run := part.next_after(after)) is not None]
         return min(runs).astimezone(_UTC) if runs else None
 
     def __repr__(self) -> str:
-        return " | ".join(map(repr, self.schedules))
+        return " | ".join(map(repr, self._schedules))

@@ -7,12 +7,12 @@ or a background task. Leaving the ``async for`` early ends it; nothing is left r
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from typing import Any, final
 
 from . import _backend
 from ._cadence import Cadence
+from ._frozen import Frozen
 from ._options import LoopOptions, parse_options
 from ._schedules import Every
 from ._state import LoopState
@@ -21,19 +21,43 @@ _UTC = datetime.timezone.utc
 
 
 @final
-@dataclasses.dataclass(frozen=True)
-class Tick:
+class Tick(Frozen):
     """One due time of :func:`ticks`.
 
     .. versionadded:: 0.2
     """
 
-    index: int
-    """0 for the first tick, then 1, 2, ...; skipped slots take no index."""
-    scheduled: datetime.datetime
-    """When the slot was due (aware UTC): the grid's time, before any jitter."""
-    lateness: float
-    """Seconds from ``scheduled`` until the tick was delivered (jitter included)."""
+    __slots__ = ("_index", "_lateness", "_scheduled")
+    __match_args__ = ("index", "scheduled", "lateness")
+
+    def __init__(self, index: int, scheduled: datetime.datetime, lateness: float) -> None:
+        self._index = index
+        self._scheduled = scheduled
+        self._lateness = lateness
+
+    @property
+    def index(self) -> int:
+        """0 for the first tick, then 1, 2, ...; skipped slots take no index."""
+        return self._index
+
+    @property
+    def scheduled(self) -> datetime.datetime:
+        """When the slot was due (aware UTC): the grid's time, before any jitter."""
+        return self._scheduled
+
+    @property
+    def lateness(self) -> float:
+        """Seconds from ``scheduled`` until the tick was delivered (jitter included)."""
+        return self._lateness
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self._index, self._scheduled, self._lateness)
+
+    def __repr__(self) -> str:
+        return (
+            f"Tick(index={self._index!r}, scheduled={self._scheduled!r}, "
+            f"lateness={self._lateness!r})"
+        )
 
 
 @final
