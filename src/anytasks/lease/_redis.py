@@ -118,8 +118,10 @@ class RedisLease(KeyedLease):
     and the last slot live in a hash that expiry does not touch. Configure Redis to persist
     (``appendonly yes``) so that the last slot survives a restart; tokens keep increasing
     even without it (a lost counter restarts from the server's clock in microseconds). Under
-    asynchronous replication a failover to a replica can lose the latest grant: two holders
-    may then overlap, which the fencing token still catches.
+    asynchronous replication a failover to a replica can lose the latest grant, counter
+    included: two holders may then overlap with the *same* token, which a ``fence <= token``
+    check accepts from both. Use one primary without failover (or ``min-replicas-to-write``)
+    where that matters; see the "Running replicas" page.
 
     coredis keeps its connections in a task group, so the lease must be used inside
     ``async with lease:``, in the task that calls it. The connections are named
