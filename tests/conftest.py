@@ -19,7 +19,9 @@ from anytasks.testing import virtual_time
 # The real servers of the lease tests (tests/servers.py), started only when a test needs one.
 from servers import postgres_server as postgres_server
 from servers import pytest_terminal_summary as pytest_terminal_summary
+from servers import real_time_backend as real_time_backend
 from servers import redis_server as redis_server
+from servers import server as server
 
 BACKENDS = ["asyncio", "asyncio+uvloop", "trio"]
 

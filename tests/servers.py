@@ -11,6 +11,7 @@ the end of the session.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -29,6 +30,10 @@ import pytest
 REQUIRE = os.environ.get("ANYTASKS_REQUIRE_SERVERS") == "1"
 
 start_times: dict[str, list[float]] = {}
+
+#: Lines that tests want shown at the end of the session, by section (the fault tests'
+#: failover times).
+reports: dict[str, list[str]] = {}
 
 
 def _missing(what: str) -> None:
@@ -199,6 +204,25 @@ def _has_user(name: str) -> bool:
     return True
 
 
+@pytest.fixture(params=["asyncio", "asyncio+uvloop", "trio"])
+def real_time_backend(request: pytest.FixtureRequest) -> Any:
+    """Every backend on its real clock: the servers' clocks run in real time. A test module
+    against the servers uses it as its ``anyio_backend``."""
+    if request.param == "asyncio+uvloop":
+        import uvloop
+
+        return "asyncio", {"loop_factory": uvloop.new_event_loop}
+    return request.param
+
+
+@pytest.fixture(params=["redis", "postgres"])
+def server(request: pytest.FixtureRequest) -> RedisServer | PostgresServer:
+    """Each server in turn (a test that takes it runs against both)."""
+    fixture = "redis_server" if request.param == "redis" else "postgres_server"
+    result: RedisServer | PostgresServer = request.getfixturevalue(fixture)
+    return result
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     binary = shutil.which("redis-server")
@@ -215,8 +239,9 @@ def redis_server() -> Iterator[RedisServer]:
         shutil.rmtree(server.directory, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[PostgresServer]:
+    """A new PostgreSQL cluster, running until the block ends (skips if there is none)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not found:
         _missing("PostgreSQL's initdb was not found in /usr/lib/postgresql/*/bin")
@@ -232,9 +257,19 @@ def postgres_server() -> Iterator[PostgresServer]:
         shutil.rmtree(server.directory, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    with postgres_cluster() as server:
+        yield server
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if start_times:
         terminalreporter.section("lease test servers: start-up times")
         for name, seconds in start_times.items():
             shown = ", ".join(f"{s:.2f} s" for s in seconds)
             terminalreporter.write_line(f"{name}: {shown}")
+    for section, lines in reports.items():
+        terminalreporter.section(section)
+        for line in lines:
+            terminalreporter.write_line(line)

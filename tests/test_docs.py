@@ -46,6 +46,7 @@ import anyio
 import pytest
 
 import anytasks
+import anytasks.lease._memory
 import anytasks.testing
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -287,6 +288,9 @@ def _run_example(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
     if missing:
         pytest.skip(f"this example needs {', '.join(missing)}")
     runners = Runners(monkeypatch)
+    # A new program starts with no MemoryLease state (it is per process, by key): the English
+    # and Korean pages run the same example with the same key.
+    monkeypatch.setattr(anytasks.lease._memory, "_registry", {})
     code = _compile(block)
     stdout = io.StringIO()
     with (

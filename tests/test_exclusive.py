@@ -40,7 +40,9 @@ Run = tuple[str, datetime.datetime, int, float]
 
 
 def replica(name: str, lease: Any, runs: list[Run], **options: Any) -> anytasks.Loop[[], None]:
-    @anytasks.loop(seconds=10, exclusive=lease, name=name, **options)
+    options.setdefault("seconds", 10)
+
+    @anytasks.loop(exclusive=lease, name=name, **options)
     async def job() -> None:
         current = anytasks.current_lease()
         runs.append((name, current.slot, current.token, anyio.current_time()))
@@ -82,6 +84,33 @@ async def test_a_graceful_handover_loses_no_slot(key: str) -> None:
     (second, token), *rest = after
     assert (rest, token) == ([], 2)
     assert second != first
+
+
+async def test_a_handover_loses_no_slot_when_standbys_poll_less_often(key: str) -> None:
+    # Regression: a standby took the lease only at its polls (ttl/6 to ttl/2 apart, here
+    # 1 to 3 s), so with slots 1 s apart a released lease went unused for slots. It also
+    # tries when a slot comes due.
+    runs: list[Run] = []
+    loops = {
+        name: replica(name, MemoryLease(key, ttl=6), runs, seconds=1, random=lambda: 0.999)
+        for name in "ab"
+    }
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(loops["a"].run)
+        await anyio.sleep(0.5)
+        tg.start_soon(loops["b"].run)
+        await anyio.sleep(2)
+        loops["a"].cancel()
+        await anyio.sleep(3)
+        tg.cancel_scope.cancel()
+    assert [(name, slot, token) for name, slot, token, _ in runs] == [
+        ("a", at(0), 1),
+        ("a", at(1), 1),
+        ("a", at(2), 1),
+        ("b", at(3), 2),
+        ("b", at(4), 2),
+        ("b", at(5), 2),
+    ]
 
 
 async def test_stop_releases_the_lease(key: str) -> None:

@@ -35,21 +35,10 @@ AnyLease = RedisLease | PostgresLease
 Factory = Callable[..., AnyLease]
 
 
-@pytest.fixture(params=["asyncio", "asyncio+uvloop", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
+@pytest.fixture
+def anyio_backend(real_time_backend: Any) -> Any:
     """Real clocks: the servers' clocks run in real time."""
-    if request.param == "asyncio+uvloop":
-        import uvloop
-
-        return "asyncio", {"loop_factory": uvloop.new_event_loop}
-    return request.param
-
-
-@pytest.fixture(params=["redis", "postgres"])
-def server(request: pytest.FixtureRequest) -> RedisServer | PostgresServer:
-    fixture = "redis_server" if request.param == "redis" else "postgres_server"
-    result: RedisServer | PostgresServer = request.getfixturevalue(fixture)
-    return result
+    return real_time_backend
 
 
 @pytest.fixture
@@ -76,21 +65,25 @@ def _sql(server: PostgresServer, statement: str, params: Any = None) -> list[Any
 
 
 async def _kill_connections(server: RedisServer | PostgresServer) -> None:
-    """Close every lease connection from the server's side."""
+    """Close this process's lease connections from the server's side, found by the name
+    that the stores give them."""
+    name = f"anytasks-lease-{os.getpid()}"
     if isinstance(server, PostgresServer):
         killed = await anyio.to_thread.run_sync(
             _sql,
             server,
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE application_name = 'anytasks lease'",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            [name],
         )
         assert killed
         return
     import coredis
-    from coredis.tokens import PureToken
 
-    async with coredis.Redis.from_url(server.url) as admin:
-        assert await admin.client_kill(type_=PureToken.NORMAL, skipme=True) >= 1
+    async with coredis.Redis.from_url(server.url, decode_responses=True) as admin:
+        clients = [c["id"] for c in await admin.client_list() if c["name"] == name]
+        assert clients
+        for client in clients:
+            await admin.client_kill(identifier=client)
 
 
 async def _retrying(call: Callable[[], Any]) -> Any:

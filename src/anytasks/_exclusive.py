@@ -2,7 +2,8 @@
 
 A run of a loop made with ``exclusive=`` has a keeper task beside its iterations. As a
 standby, the keeper tries to acquire the lease about every ttl/3 (with jitter, so that
-replicas do not poll in step); as the holder, it renews it every ttl/3. An iteration runs its
+replicas do not poll in step), and a standby tries once more when a slot comes due; as the
+holder, the keeper renews it every ttl/3. An iteration runs its
 slot only if the run holds the lease and the slot is later than the last one that any holder
 recorded, and only after recording it, so that no slot runs twice. The body runs in a cancel
 scope whose deadline is the grant's proven validity, which each renewal moves: a renewal that
@@ -177,10 +178,20 @@ class Exclusive:
             shield=True, deadline=anyio.current_time() + min(self.lease.ttl, RELEASE_TIMEOUT)
         ):
             try:
-                await self.lease.release(grant)
+                try:
+                    await self.lease.release(grant)
+                except Exception:
+                    # A cancelled run can have closed its connections on the way here
+                    # (coredis reads them in tasks under the run's cancel scope): once more,
+                    # on connections of its own, or a standby would wait out the ttl.
+                    again = fresh_copy(self.lease)
+                    if again is self.lease:  # a store of your own: no copy to try
+                        raise
+                    async with again:
+                        await again.release(grant)
             except Exception as exc:
                 logger.warning(
-                    "Loop %r could not release lease %r (it expires after its ttl): %s",
+                    "Loop %r could not release lease %r (it expires after its ttl): %r",
                     self.name,
                     grant.key,
                     exc,
@@ -192,7 +203,14 @@ class Exclusive:
         """Whether this run may run ``slot``: it holds the lease, the slot is later than any
         recorded, and recording it succeeded."""
         grant = self.grant
-        if grant is None or anyio.current_time() >= grant.valid_until:
+        if grant is None:
+            # A standby tries for the lease when a slot comes due too, not only at its polls
+            # (ttl/6 to ttl/2 apart): a holder that gave the lease up before the slot is
+            # followed on time, however short the interval is beside the ttl.
+            grant = await self._acquire_now()
+            if grant is None:
+                return False
+        if anyio.current_time() >= grant.valid_until:
             return False
         if grant.last_slot is not None and slot <= grant.last_slot:
             return False
@@ -212,6 +230,15 @@ class Exclusive:
             self.grant = dataclasses.replace(held, last_slot=slot)
             return True
         return False
+
+    async def _acquire_now(self) -> Grant | None:
+        try:
+            acquired = await self.lease.acquire(self.holder)
+        except Exception:
+            return None  # the keeper reports a store that cannot be reached
+        if acquired is not None:
+            self._hold(acquired)
+        return acquired
 
     @contextlib.contextmanager
     def guard(self, slot: datetime.datetime) -> Generator[anyio.CancelScope]:

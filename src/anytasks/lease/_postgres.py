@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import os
 import threading
 from typing import TYPE_CHECKING, Any, final
 
@@ -98,7 +99,9 @@ class PostgresLease(KeyedLease):
 
     One connection per lease object, in autocommit mode, opened on first use and driven
     through :func:`anyio.to_thread.run_sync`; it is closed by ``aclose()`` or at the end of
-    ``async with lease:``, and opened again when needed after a failure.
+    ``async with lease:``, and opened again when needed after a failure. Its
+    ``application_name`` is ``anytasks-lease-<pid>`` (the process's id), as
+    ``pg_stat_activity`` shows it.
 
     :param dsn: a libpq connection string or URI, such as
         ``postgresql://app@db.internal/app``.
@@ -173,7 +176,8 @@ class PostgresLease(KeyedLease):
                 # Prepared statements break on PgBouncer in transaction mode.
                 prepare_threshold=None,
                 connect_timeout=max(2, round(self._ttl)),
-                application_name="anytasks lease",
+                # Names the process, so that an operator can find the connection.
+                application_name=f"anytasks-lease-{os.getpid()}",
             )
         if not self._table_ready:
             # Sessions creating the table at once: IF NOT EXISTS does not cover the race (the

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, final
@@ -117,11 +118,14 @@ class RedisLease(KeyedLease):
     and the last slot live in a hash that expiry does not touch. Configure Redis to persist
     (``appendonly yes``) so that the last slot survives a restart; tokens keep increasing
     even without it (a lost counter restarts from the server's clock in microseconds). Under
-    asynchronous replication a failover to a replica can lose the latest grant: two holders
-    may then overlap, which the fencing token still catches.
+    asynchronous replication a failover to a replica can lose the latest grant, counter
+    included: two holders may then overlap with the *same* token, which a ``fence <= token``
+    check accepts from both. Use one primary without failover (or ``min-replicas-to-write``)
+    where that matters; see the "Running replicas" page.
 
     coredis keeps its connections in a task group, so the lease must be used inside
-    ``async with lease:``, in the task that calls it.
+    ``async with lease:``, in the task that calls it. The connections are named
+    ``anytasks-lease-<pid>`` (the process's id), as ``CLIENT LIST`` shows them.
 
     :param url: a Redis URL, such as ``redis://localhost:6379/0`` or
         ``unix:///run/redis.sock``.
@@ -167,6 +171,8 @@ class RedisLease(KeyedLease):
             retry_policy=NoRetryPolicy(),
             connect_timeout=timeout,
             stream_timeout=timeout,
+            # Names the process, so that an operator can find the connection (CLIENT LIST).
+            client_name=f"anytasks-lease-{os.getpid()}",
         )
         # Entering starts coredis's task group; it connects on the first request.
         stack = AsyncExitStack()
@@ -211,7 +217,14 @@ class RedisLease(KeyedLease):
         script: Any = self._scripts[name]
         try:
             return await script(keys=self._keys, args=args)
-        except (RedisConnectionError, TimeoutError, OSError) as exc:
+        except (
+            RedisConnectionError,
+            TimeoutError,
+            OSError,
+            # The connection's tasks ended under it (a cancelled scope around the client).
+            anyio.ClosedResourceError,
+            anyio.BrokenResourceError,
+        ) as exc:
             raise LeaseUnavailable(f"{self!r}: {name} failed: {exc!r}") from exc
 
     async def acquire(self, holder: str) -> Grant | None:
