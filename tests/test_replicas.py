@@ -54,7 +54,7 @@ SLACK = 0.3
 REPLICA = Path(__file__).with_name("replica.py")
 SRC = Path(__file__).parents[1] / "src"
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.replicas]
 
 
 @pytest.fixture(scope="module")
