@@ -68,6 +68,8 @@ def bind_primitives() -> Primitives:
     event_loop = running_asyncio_loop()
     if event_loop is None:
         return _PORTABLE
+    if _Waiter is None:
+        _bind_asyncio()
     return Primitives(event_loop.time, _asyncio_checkpoint, _asyncio_sleep_until)
 
 
@@ -106,26 +108,52 @@ def _asyncio_checkpoint() -> Generator[None, None, None]:
     yield
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
 async def _asyncio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
-    import asyncio
-
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    timer = future.get_loop().call_at(deadline, _resolve, future)
-    sleeper.wake = lambda: _resolve(future)
+    waiter = _Waiter(loop=_get_running_loop())
+    timer = waiter.get_loop().call_at(deadline, waiter)
+    # The waiter is its own wake callable: no closure per wait (a function and a cell,
+    # GC-tracked, alive for the whole interval in every idle loop).
+    sleeper.wake = waiter
     try:
-        await future
+        await waiter
     finally:
         sleeper.wake = None
         timer.cancel()
     # AnyIO does not cancel a task whose future is already done, and leaves the
     # cancellation for its next checkpoint; so a cancel() in the very tick the timer
     # fired would let one more body begin. AnyIO's own sleep raises here instead.
-    await anyio.lowlevel.checkpoint_if_cancelled()
+    await _checkpoint_if_cancelled()
+
+
+# Set by _bind_asyncio(), the first time a loop runs on asyncio (which is imported by then).
+_Waiter: Any = None
+_get_running_loop: Callable[[], asyncio.AbstractEventLoop]
+_checkpoint_if_cancelled: Callable[[], Awaitable[None]]
+
+
+def _bind_asyncio() -> None:
+    global _Waiter, _get_running_loop, _checkpoint_if_cancelled
+    import asyncio
+
+    class Waiter(asyncio.Future[None]):
+        """A future that a call resolves, unless it is done already."""
+
+        __slots__ = ()
+
+        def __call__(self) -> None:
+            if not self.done():
+                self.set_result(None)
+
+    _get_running_loop = asyncio.get_running_loop
+    try:
+        # What anyio.lowlevel.checkpoint_if_cancelled() calls on asyncio, without looking the
+        # backend up first: about a tenth of the CPU of each wake of an idle loop (W2).
+        from anyio._backends._asyncio import AsyncIOBackend
+
+        _checkpoint_if_cancelled = AsyncIOBackend.checkpoint_if_cancelled
+    except (ImportError, AttributeError):
+        _checkpoint_if_cancelled = anyio.lowlevel.checkpoint_if_cancelled
+    _Waiter = Waiter
 
 
 async def _trio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
