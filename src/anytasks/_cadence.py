@@ -46,6 +46,7 @@ _STOPPING: LoopState = LoopState.STOPPING
 # 3.12 an attribute read on an Enum class is a slow call (about 60 ns, against 10 ns for a
 # global; benchmarks/proposals, 0004).
 _RUNNING: LoopState = LoopState.RUNNING
+_WAITING: LoopState = LoopState.WAITING
 
 # Wall-clock waits re-read the wall clock this often, so that a clock change or a suspended
 # machine delays a run by at most this much.
@@ -94,6 +95,7 @@ class Cadence:
         "random",
         "replan",
         "skipped",
+        "state",
         "timeout",
         "wake",
         "wall_offset",
@@ -101,9 +103,9 @@ class Cadence:
 
     # The Runner's, read here.
     loop: Loop[Any, Any]
-    state: LoopState
     options: LoopOptions
     # This part's own (the slots above).
+    state: LoopState
     interval: float | None
     count: int | None
     overrun: Overrun
@@ -151,6 +153,7 @@ class Cadence:
             return
         primitives = self.primitives = _backend.bind_primitives()
         current_time, checkpoint = primitives.current_time, primitives.checkpoint
+        sleep_until = primitives.sleep_until
         scheduled = current_time()
         self.wall_offset = _backend.wall_now().timestamp() - scheduled
         if self.interval is None or self.paused:
@@ -167,7 +170,11 @@ class Cadence:
         call: _Body = functools.partial(body, *args, **kwargs) if args or kwargs else body
         self.backoff = None
         while True:
-            if self.state is not _RUNNING:
+            state = self.state
+            if state is _WAITING:
+                # A move that is always allowed: enter() without its checks, once per wake.
+                self.state = _RUNNING
+            elif state is not _RUNNING:
                 self.enter(_RUNNING)
             interval = self.interval
             if interval is not None:
@@ -213,6 +220,23 @@ class Cadence:
                     if not (self.replan or self.paused):
                         scheduled = due
                         continue
+                elif not self.jitter:
+                    # On schedule: the plain wait, here and not in _wait_for_next, so that an
+                    # idle loop sleeps one coroutine level less deep, which costs memory for
+                    # as long as it sleeps and CPU at every wake (benchmarks/RESULTS.md).
+                    if self.state is _RUNNING:
+                        self.state = _WAITING  # always allowed, as above
+                    else:
+                        self.enter(_WAITING)
+                    self.next_deadline = self.next_slot = due
+                    self.next_target = None
+                    await sleep_until(due, self)
+                    if self.state is _STOPPING:
+                        return
+                    if not (self.replan or self.paused):
+                        scheduled = due
+                        continue
+                    scheduled = due - interval
                 else:
                     scheduled = due - interval
             # On schedule, or change_interval() or pause() since the iteration began.
@@ -395,7 +419,7 @@ class Cadence:
                 continue
             replanned = self.replan
             self.replan = False
-            self.enter(_S.WAITING)
+            self.enter(_WAITING)
             interval, schedule = self.interval, self.options.schedule
             if interval is not None:
                 due = scheduled + interval

@@ -85,7 +85,6 @@ class Runner(Cadence):
         "options",
         "restart_with",
         "scope",
-        "state",
         "task",
         "thread",
     )

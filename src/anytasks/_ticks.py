@@ -91,7 +91,7 @@ class Ticks:
 class _Ticker(Cadence):
     """The cadence of a :class:`Ticks`: a Runner's waits, without a body or hooks."""
 
-    __slots__ = ("_due", "_index", "options", "state")
+    __slots__ = ("_due", "_index", "options")
 
     def __init__(self, options: LoopOptions) -> None:
         self.options = options
