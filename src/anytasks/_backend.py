@@ -109,15 +109,22 @@ def _asyncio_checkpoint() -> Generator[None, None, None]:
 
 
 async def _asyncio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
-    waiter = _Waiter(loop=_get_running_loop())
-    timer = waiter.get_loop().call_at(deadline, waiter)
+    event_loop = _get_running_loop()
+    waiter = _Waiter(loop=event_loop)
+    timer = event_loop.call_at(deadline, waiter)
     # The waiter is its own wake callable: no closure per wait (a function and a cell,
     # GC-tracked, alive for the whole interval in every idle loop).
     sleeper.wake = waiter
     try:
         await waiter
+    except BaseException:
+        timer.cancel()
+        raise
     finally:
         sleeper.wake = None
+    if event_loop.time() < deadline:
+        # Woken early. A timer that has fired needs no cancel, which on asyncio is a few
+        # Python calls at every wake; one that is about to fire finds its waiter done.
         timer.cancel()
     # AnyIO does not cancel a task whose future is already done, and leaves the
     # cancellation for its next checkpoint; so a cancel() in the very tick the timer

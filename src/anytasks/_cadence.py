@@ -180,12 +180,12 @@ class Cadence:
             call = body
         self.backoff = None
         while True:
-            state = self.state
-            if state is _WAITING:
-                # A move that is always allowed: enter() without its checks, once per wake.
-                self.state = _RUNNING
-            elif state is not _RUNNING:
-                self.enter(_RUNNING)
+            if self.state is not _RUNNING:
+                if self.state is _WAITING:
+                    # Always allowed: enter() without its checks, once per wake.
+                    self.state = _RUNNING
+                else:
+                    self.enter(_RUNNING)
             interval = self.interval
             if interval is not None:
                 self.last_began = scheduled
