@@ -312,3 +312,22 @@ async def test_system_exit_in_the_body_is_not_wrapped_in_an_exception_group(key:
         await job.run()
     assert raised.value.code == 3
     assert await MemoryLease(key, ttl=30).acquire("other") is not None
+
+
+async def test_a_paused_replica_gives_the_lease_up(key: str) -> None:
+    runs: list[Run] = []
+    loops = {name: replica(name, MemoryLease(key, ttl=3), runs) for name in "ab"}
+    async with anyio.create_task_group() as tg:
+        for job in loops.values():
+            tg.start_soon(job.run)
+        await anyio.sleep(15)
+        first = runs[-1][0]
+        loops[first].pause()  # gives the lease up within a keeper step, ttl/3
+        await anyio.sleep(20)
+        loops[first].resume()  # stands by: the other keeps the lease
+        await anyio.sleep(10)
+        tg.cancel_scope.cancel()
+    assert [slot for _, slot, _, _ in runs] == [at(s) for s in (0, 10, 20, 30, 40)]
+    holders = [(name, token) for name, _, token, _ in runs]
+    second = "b" if first == "a" else "a"
+    assert holders == [(first, 1), (first, 1), (second, 2), (second, 2), (second, 2)]

@@ -58,17 +58,27 @@ class Exclusive:
         "lease",
         "lost",
         "name",
+        "paused",
         "poll",
         "random",
         "scope",
         "scope_token",
     )
 
-    def __init__(self, lease: Lease, name: str, random: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        lease: Lease,
+        name: str,
+        random: Callable[[], float],
+        paused: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.lease = fresh_copy(lease)
         self.holder = holder_id()
         self.name = name
         self.random = random
+        # Whether the loop is paused: then it gives the lease up and stands by, so that a
+        # paused replica does not hold the others back.
+        self.paused = paused
         self.poll = lease.ttl / 3
         # What the run holds, while it does.
         self.grant: Grant | None = None
@@ -115,7 +125,9 @@ class Exclusive:
         while True:
             grant = self.grant
             try:
-                if grant is None:
+                if self.paused():
+                    await self._release()
+                elif grant is None:
                     acquired = await lease.acquire(self.holder)
                     if acquired is not None:
                         self._hold(acquired)

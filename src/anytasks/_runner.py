@@ -342,7 +342,9 @@ class Runner(Cadence):
         assert lease is not None
         from ._exclusive import Exclusive  # not at import: most loops have no lease
 
-        exclusive = self.exclusive = Exclusive(lease, self.loop.name, self.random)
+        exclusive = self.exclusive = Exclusive(
+            lease, self.loop.name, self.random, paused=lambda: self.paused
+        )
         try:
             await exclusive.run(functools.partial(self._iterate, args, kwargs))
         finally:
