@@ -18,24 +18,20 @@ import datetime
 import functools
 import logging
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from . import _backend, _events
-from ._handled import is_handled
-from ._options import AnySchedule, LoopOptions
-from ._outcome import IterationTimeout
-from ._schedules import Every, Schedule
+from ._attempts import Attempts, Body
+from ._options import LoopOptions
+from ._schedules import Schedule
 from ._state import LoopState
 
 if TYPE_CHECKING:
     from ._exclusive import Exclusive
     from ._loop import Loop
     from ._missed import Overrun
-    from ._outcome import IterationOutcome, SkipReason, TimeoutAction
-    from ._retry import SupportsDelay
+    from ._outcome import SkipReason
 
 logger = logging.getLogger("anytasks")
 
@@ -56,39 +52,23 @@ _PAUSE_STEP = 3600.0
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 _UTC = datetime.timezone.utc
 
-# The body, bound to its arguments.
-_Body = Callable[[], Awaitable[Any]]
 
-
-def utc_from_timestamp(timestamp: float) -> datetime.datetime:
-    """The aware UTC datetime of a Unix timestamp, or the latest one past the year 9999."""
-    try:
-        return datetime.datetime.fromtimestamp(timestamp, _UTC)
-    except (OverflowError, ValueError, OSError):
-        # past the year 9999 (``seconds=1e12``)
-        return datetime.datetime.max.replace(tzinfo=_UTC)
-
-
-class Cadence:
+class Cadence(Attempts):
     """The iterations of one run, on its schedule (a base of :class:`Runner`)."""
 
     __slots__ = (
-        "backoff",
         "count",
         "current_loop",
         "exclusive",
         "exhausted",
         "grace",
         "interval",
-        "iteration_started",
         "jitter",
         "last_began",
         "last_target",
-        "max_retries",
         "next_deadline",
         "next_slot",
         "next_target",
-        "on_timeout",
         "overrun",
         "paused",
         "plain",
@@ -97,7 +77,6 @@ class Cadence:
         "replan",
         "skipped",
         "state",
-        "timeout",
         "wake",
         "wall_offset",
     )
@@ -127,22 +106,12 @@ class Cadence:
     wall_offset: float
     # The slot of the iteration that began last: monotonic for an interval, else wall-clock.
     last_began: float | datetime.datetime | None
-    # When the iteration in progress began (event loop clock), while anyone listens.
-    iteration_started: float | None
-    timeout: float | None
-    on_timeout: TimeoutAction
-    # What the run's retries wait by, made at its first retry.
-    backoff: SupportsDelay | None
     # Neither a timeout nor a lease: the iterations take the short path (unless listened to).
     plain: bool
     # The lease side of an exclusive loop's run.
     exclusive: Exclusive | None
     # Whether the schedule has run out of times.
     exhausted: bool
-    max_retries: int | None
-
-    def enter(self, new: LoopState) -> None:
-        raise NotImplementedError
 
     def note_skipped(self, count: int, reason: SkipReason, *, report: bool = True) -> None:
         """Count ``count`` slots as skipped (the runner reports them too, unless not
@@ -168,7 +137,7 @@ class Cadence:
             scheduled = waited
         body = self.loop._body
         # Bound once: the iterations do not thread the arguments through again.
-        call: _Body
+        call: Body
         if kwargs or len(args) > 1:
             call = functools.partial(body, *args, **kwargs)
         elif args:
@@ -254,147 +223,6 @@ class Cadence:
             if waited is None:
                 return
             scheduled = waited
-
-    async def _observed_iteration(self, call: _Body, scheduled: float) -> None:
-        """One iteration with a timeout, a lease or listeners: the hot path's slower twin.
-
-        Its events go out if the loop had listeners (its own or global) as it began: an
-        iteration is reported whole or not at all.
-        """
-        observed = _events.listening and _events.has_listeners(self.loop)
-        if observed:
-            self._report_start(scheduled)
-        try:
-            exclusive = self.exclusive
-            if exclusive is None:
-                outcome = await self._attempts(call, observed)
-            else:
-                assert self.last_target is not None
-                with exclusive.guard(self.last_target.astimezone(_UTC)) as scope:
-                    outcome = await self._attempts(call, observed)
-                if scope.cancelled_caught:
-                    logger.warning(
-                        "Loop %r lost its lease during an iteration, which was cancelled",
-                        self.loop.name,
-                    )
-                    outcome = "lease_lost"
-        except Exception as exc:
-            if observed:
-                self._report_end("error", exc)
-            raise
-        except BaseException:
-            if observed:
-                self._report_end("cancelled")
-            raise
-        if observed:
-            self._report_end(outcome)
-
-    async def _attempts(self, call: _Body, observed: bool) -> IterationOutcome:
-        """The attempts of one iteration, with their retries: how the iteration ended."""
-        try:
-            completed = await self._attempt(call, observed)
-        except Exception as exc:
-            failed = exc
-        else:
-            return "success" if completed else "timeout"
-        # Outside the handler: a retry is no part of the failed attempt.
-        return "success" if await self._retry(call, failed, observed) else "timeout"
-
-    async def _attempt(self, call: _Body, observed: bool) -> bool:
-        """Call the body once, under ``timeout`` if any; False for a timeout that is skipped.
-
-        :raises IterationTimeout: for a timeout that is an error or retried.
-        """
-        timeout = self.timeout
-        if timeout is None:
-            await call()
-            return True
-        with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
-            await call()
-        if not scope.cancelled_caught:
-            return True
-        action, name = self.on_timeout, self.loop.name
-        if observed:
-            _events.emit(_events.IterationTimedOut(self.loop, self.current_loop, timeout, action))
-        if action == "skip":
-            logger.warning(
-                "Iteration of loop %r timed out after %s seconds; skipped", name, timeout
-            )
-            self.note_skipped(1, "timeout", report=observed)
-            return False
-        raise IterationTimeout(
-            f"an iteration of loop {name!r} ran past its timeout of {timeout} s"
-        )
-
-    async def _retry(self, call: _Body, exc: Exception, observed: bool = False) -> bool:
-        """Retry the iteration whose attempt raised ``exc``, with backoff, until an attempt
-        succeeds (return what :meth:`_attempt` did) or raises an unhandled exception.
-
-        Not interruptible by stop(): the retries belong to the iteration.
-        """
-        retries = 0
-        while True:
-            retries += 1
-            delay = self._retry_delay(exc, retries, observed)
-            if delay is None:
-                raise exc
-            self.enter(_S.BACKING_OFF)
-            await anyio.sleep(delay)
-            self.enter(_S.RUNNING)
-            try:
-                return await self._attempt(call, observed)
-            except Exception as again:
-                exc = again
-
-    def _retry_delay(self, exc: Exception, retries: int, observed: bool) -> float | None:
-        """The delay before retry number ``retries`` after ``exc``; None if it is unhandled."""
-        owner: Loop[Any, Any] = self.loop
-        if isinstance(exc, IterationTimeout):
-            handled = self.on_timeout == "retry"
-        else:
-            handled = owner.reconnect and is_handled(exc, owner._exception_types)
-        if not handled or (self.max_retries is not None and retries > self.max_retries):
-            return None
-        backoff = self.backoff
-        if backoff is None:
-            # Made once per run, at the first retry: discord.py's resets itself after a
-            # quiet spell, so it is kept across iterations.
-            from ._retry import new_backoff
-
-            assert self.primitives is not None
-            backoff = self.backoff = new_backoff(
-                self.options.backoff, self.primitives.current_time
-            )
-        delay = backoff.delay()
-        logger.warning(
-            "Handled exception in loop %r; retrying in %.2f seconds",
-            owner.name,
-            delay,
-            exc_info=exc,
-        )
-        if observed:
-            event = _events.IterationRetrying(owner, self.current_loop, retries, delay, exc)
-            _events.emit(event)
-        return delay
-
-    def _report_start(self, scheduled: float) -> None:
-        """Tell the listeners that the iteration due at ``scheduled`` begins."""
-        now = self.iteration_started = anyio.current_time()
-        if self.interval is not None:
-            slot = utc_from_timestamp(self.wall_offset + scheduled)
-            lateness = now - scheduled
-        else:
-            assert isinstance(self.last_began, datetime.datetime)
-            slot = self.last_began.astimezone(_UTC)
-            lateness = (_backend.wall_now() - slot).total_seconds()
-        _events.emit(_events.IterationStarted(self.loop, self.current_loop, slot, lateness))
-
-    def _report_end(self, outcome: IterationOutcome, exc: BaseException | None = None) -> None:
-        # Zero for an iteration that began before anyone listened.
-        started = self.iteration_started
-        duration = 0.0 if started is None else anyio.current_time() - started
-        event = _events.IterationFinished(self.loop, self.current_loop, outcome, duration, exc)
-        _events.emit(event)
 
     def _plan_missed(self, scheduled: float, interval: float, now: float) -> float:
         """The due time of the slot to run after the one due at ``scheduled``, now behind."""
@@ -531,41 +359,3 @@ class Cadence:
         if plan.slot is not None:
             self.last_target = plan.slot - _ONE_MICROSECOND
         return scheduled
-
-
-def preview(
-    schedule: AnySchedule,
-    n: int,
-    *,
-    now: datetime.datetime,
-    next_due: datetime.datetime | None,
-    next_slot: datetime.datetime | None = None,
-    aligned: bool = False,
-) -> list[datetime.datetime]:
-    """The next ``n`` run times of ``schedule`` (aware UTC), the first being ``next_due``.
-
-    ``next_slot`` is the grid's time of ``next_due`` when jitter moved it: later runs follow
-    the grid, not the draw. For an interval without a known next due time, the first run is
-    ``now`` (a loop runs at once when started); for a wall-clock schedule, its first time at
-    or after ``now``. ``aligned``: an interval on the grid aligned to the Unix epoch, as an
-    exclusive loop runs it.
-    """
-    times: list[datetime.datetime] = []
-    if isinstance(schedule, Every) and not aligned:
-        step = datetime.timedelta(seconds=schedule.interval)
-        first = next_due if next_due is not None else now
-        moment = next_slot if next_slot is not None else first
-        for index in range(n):
-            times.append((first if index == 0 else moment).astimezone(_UTC))
-            try:
-                moment += step
-            except OverflowError:
-                break
-        return times
-    moment_or_none = (
-        next_due if next_due is not None else schedule.next_after(now - _ONE_MICROSECOND)
-    )
-    while moment_or_none is not None and len(times) < n:
-        times.append(moment_or_none.astimezone(_UTC))
-        moment_or_none = schedule.next_after(moment_or_none)
-    return times

@@ -185,22 +185,18 @@ class Exclusive:
         if grant is None:
             return
         # Shielded from the run's cancellation, and bounded: a store that does not answer
-        # lets the lease expire instead.
-        with anyio.CancelScope(
-            shield=True, deadline=anyio.current_time() + min(self.lease.ttl, RELEASE_TIMEOUT)
-        ):
+        # lets the lease expire instead. On connections of its own: a cancelled run's have
+        # gone with it (coredis reads them in tasks under the run's cancel scope, and before
+        # AnyIO 4.16 a request on them waited for the deadline instead of failing).
+        deadline = anyio.current_time() + min(self.lease.ttl, RELEASE_TIMEOUT)
+        with anyio.CancelScope(shield=True, deadline=deadline) as scope:
             try:
-                try:
-                    await self.lease.release(grant)
-                except Exception:
-                    # A cancelled run can have closed its connections on the way here
-                    # (coredis reads them in tasks under the run's cancel scope): once more,
-                    # on connections of its own, or a standby would wait out the ttl.
-                    again = fresh_copy(self.lease)
-                    if again is self.lease:  # a store of your own: no copy to try
-                        raise
-                    async with again:
-                        await again.release(grant)
+                lease = fresh_copy(self.lease)
+                if lease is self.lease:  # a store of your own: no copy to make
+                    await lease.release(grant)
+                else:
+                    async with lease:
+                        await lease.release(grant)
             except Exception as exc:
                 logger.warning(
                     "Loop %r could not release lease %r (it expires after its ttl): %r",
@@ -208,6 +204,13 @@ class Exclusive:
                     grant.key,
                     exc,
                 )
+        if scope.cancelled_caught:
+            logger.warning(
+                "Loop %r could not release lease %r in %.1f s (it expires after its ttl)",
+                self.name,
+                grant.key,
+                min(self.lease.ttl, RELEASE_TIMEOUT),
+            )
 
     # -- the iterations -----------------------------------------------------------------
 

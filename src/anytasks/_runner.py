@@ -25,7 +25,8 @@ import anyio.lowlevel
 from anyio.abc import TaskStatus
 
 from . import _backend, _events
-from ._cadence import Cadence, utc_from_timestamp
+from ._attempts import utc_from_timestamp
+from ._cadence import Cadence
 from ._cancellation import call_shielded, cancellation_requested
 from ._options import LoopOptions
 from ._outcome import EndReason, LoopEnd

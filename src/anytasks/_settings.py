@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast, overload
 
 from ._backend import wall_now
-from ._cadence import preview
 from ._hooks import Hooks
 from ._options import AnySchedule, LoopOptions, parse_schedule
+from ._preview import preview
 from ._schedules import Daily, Every
 from ._ticks import Ticks
 
