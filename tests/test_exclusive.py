@@ -19,7 +19,8 @@ import pytest
 
 import anytasks
 from anytasks import EndReason, IterationFinished, LoopEnd, LoopEvent
-from anytasks.lease import Grant, LeaseUnavailable, MemoryLease
+from anytasks.lease import MemoryLease
+from leases import Partitioned
 
 pytestmark = [pytest.mark.anyio, pytest.mark.virtual_time]
 
@@ -130,46 +131,8 @@ async def test_a_restarted_replica_does_not_run_a_recorded_slot_again(key: str) 
     assert [(slot, time) for _, slot, _, time in runs] == [(at(0), 0.0), (at(10), 10.0)]
 
 
-class Flaky:
-    """A MemoryLease that can be taken down: every call then raises LeaseUnavailable."""
-
-    def __init__(self, key: str, ttl: float) -> None:
-        self.inner = MemoryLease(key, ttl=ttl)
-        self.down = False
-        self.key, self.ttl = key, ttl
-
-    def _check(self) -> None:
-        if self.down:
-            raise LeaseUnavailable("the store is down")
-
-    async def acquire(self, holder: str) -> Grant | None:
-        self._check()
-        return await self.inner.acquire(holder)
-
-    async def renew(self, grant: Grant) -> Grant | None:
-        self._check()
-        return await self.inner.renew(grant)
-
-    async def release(self, grant: Grant) -> None:
-        self._check()
-        await self.inner.release(grant)
-
-    async def record_slot(self, grant: Grant, slot: datetime.datetime) -> bool:
-        self._check()
-        return await self.inner.record_slot(grant, slot)
-
-    async def aclose(self) -> None:
-        pass
-
-    async def __aenter__(self) -> Flaky:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        pass
-
-
 async def test_a_lost_lease_cancels_the_body_when_its_validity_ends(key: str) -> None:
-    store = Flaky(key, ttl=3)
+    store = Partitioned(MemoryLease(key, ttl=3))
     events: list[LoopEvent] = []
     started: list[tuple[float, datetime.datetime, int]] = []
 
@@ -184,9 +147,9 @@ async def test_a_lost_lease_cancels_the_body_when_its_validity_ends(key: str) ->
     async with anyio.create_task_group() as tg:
         tg.start_soon(job.run)
         await anyio.sleep(10.5)  # the last renewal was at 10 s: valid until 10 + 0.9 * 3
-        store.down = True
+        store.cut = True
         await anyio.sleep(14.5)
-        store.down = False  # back at 25 s: taken again (a new token), slot 30 runs
+        store.cut = False  # back at 25 s: taken again (a new token), slot 30 runs
         await anyio.sleep(10)
         job.stop()
     finished = [
@@ -206,11 +169,11 @@ async def test_a_lost_lease_cancels_the_body_when_its_validity_ends(key: str) ->
 
 
 async def test_the_end_says_when_the_last_iteration_lost_its_lease(key: str) -> None:
-    store = Flaky(key, ttl=3)
+    store = Partitioned(MemoryLease(key, ttl=3))
 
     @anytasks.loop(seconds=10, exclusive=store, count=1)
     async def job() -> None:
-        store.down = True
+        store.cut = True
         await anyio.sleep(100)
 
     await job.run()

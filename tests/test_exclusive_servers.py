@@ -22,7 +22,8 @@ import psycopg
 import pytest
 
 import anytasks
-from anytasks.lease import Grant, LeaseUnavailable, PostgresLease, RedisLease
+from anytasks.lease import PostgresLease, RedisLease
+from leases import Partitioned
 from servers import PostgresServer, RedisServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
@@ -137,46 +138,6 @@ async def test_the_end_of_a_run_releases_the_lease_at_once(
         assert grant.token > runs[0][2]
         assert grant.last_slot == runs[-1][1]
         await other.release(grant)
-
-
-class Partitioned:
-    """A lease store that the test can cut this replica off from: every call then raises
-    LeaseUnavailable, as if the network between them were down."""
-
-    def __init__(self, inner: AnyLease) -> None:
-        self.inner = inner
-        self.cut = False
-        self.key, self.ttl = inner.key, inner.ttl
-
-    def _check(self) -> None:
-        if self.cut:
-            raise LeaseUnavailable("partitioned from the store")
-
-    async def acquire(self, holder: str) -> Grant | None:
-        self._check()
-        return await self.inner.acquire(holder)
-
-    async def renew(self, grant: Grant) -> Grant | None:
-        self._check()
-        return await self.inner.renew(grant)
-
-    async def release(self, grant: Grant) -> None:
-        self._check()
-        await self.inner.release(grant)
-
-    async def record_slot(self, grant: Grant, slot: datetime.datetime) -> bool:
-        self._check()
-        return await self.inner.record_slot(grant, slot)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    async def __aenter__(self) -> Partitioned:
-        await self.inner.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.inner.__aexit__(*exc)
 
 
 def write_report(dsn: str, table: str, body: str, token: int) -> bool:
