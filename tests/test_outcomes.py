@@ -226,6 +226,36 @@ async def test_restart_ends_a_run_as_restarted_and_join_waits_for_the_last() -> 
 
 
 @pytest.mark.virtual_time
+async def test_join_from_the_body_is_refused_after_after_loop_ran_in_between() -> None:
+    # On asyncio after_loop runs in a task of its own; the run that restarts after it must
+    # know its body's task as its own again.
+    calls: list[str] = []
+
+    @anytasks.loop(seconds=10, count=1)
+    async def body(tag: str) -> None:
+        calls.append(f"body {tag}")
+        with pytest.raises(RuntimeError, match="from inside the loop's own body or hooks"):
+            await body.join()
+        if tag == "first":
+            body.restart("second")
+
+    @body.after_loop
+    async def after() -> None:
+        calls.append("after")
+        with pytest.raises(RuntimeError, match="from inside the loop's own body or hooks"):
+            await body.join()
+
+    async def waiter() -> None:
+        end = await body.join()
+        calls.append(f"joined {end.reason.value if end else None}")
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(body.run, "first")
+        tg.start_soon(waiter)
+    assert calls == ["body first", "after", "body second", "after", "joined completed"]
+
+
+@pytest.mark.virtual_time
 async def test_restart_from_the_error_hook_keeps_the_exception() -> None:
     record = Ends()
     boom = RuntimeError("boom")

@@ -17,7 +17,6 @@ import logging
 import sys
 import threading
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
@@ -47,18 +46,10 @@ _S = LoopState
 # while it awaits, which narrowing on a literal would hide from the type checkers.
 _STOPPING: LoopState = LoopState.STOPPING
 
-# The run whose body or hooks the calling task is in, and that task's id: join() from there,
-# which would wait for itself forever, fails instead. (The id, because tasks that the body
-# starts inherit the variable, and they may join.)
-current_run: ContextVar[tuple[Runner, int] | None] = ContextVar(
-    "anytasks_current_run", default=None
-)
-
 
 def in_own_run(run: Runner) -> bool:
     """Whether the calling task is the one running ``run``'s body and hooks."""
-    entry = current_run.get()
-    return entry is not None and entry[0] is run and entry[1] == anyio.get_current_task().id
+    return run.own_task is _backend.current_task_object()
 
 
 def _reraise(exc: BaseException) -> NoReturn:
@@ -81,9 +72,9 @@ class Runner(Cadence):
         "end",
         "failure",
         "finished",
-        "lease_lost",
         "loop",
         "options",
+        "own_task",
         "restart_with",
         "scope",
         "task",
@@ -101,7 +92,12 @@ class Runner(Cadence):
         self.state = _S.STARTING
         self.scope = anyio.CancelScope()
         # Controls are for the thread whose event loop runs the loop (Settings._check_thread).
-        self.thread = threading.get_ident()
+        # The thread object rather than its ident: an ident is an int made per run.
+        self.thread = threading.current_thread()
+        # The task running the body and hooks (join() from there would wait for itself): not
+        # a context variable, which tasks that the body starts would inherit, and which
+        # costs 0.24 KiB per running loop (benchmarks/RESULTS.md, W2).
+        self.own_task: object = None
         # Made by the first join(): an event costs more memory than the rest of
         # an idle loop's state, and most loops are never joined.
         self.finished: anyio.Event | None = None
@@ -121,8 +117,6 @@ class Runner(Cadence):
         self.iteration_started: float | None = None
         self.exclusive: Exclusive | None = None
         self.exhausted = False
-        # Whether the last iteration of an exclusive loop's run lost its lease.
-        self.lease_lost = False
         self.last_began: float | datetime.datetime | None = None
         self.current_loop = 0
         # When the next iteration is due: a monotonic deadline for an interval
@@ -218,7 +212,7 @@ class Runner(Cadence):
     async def drive(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], task_status: TaskStatus[None]
     ) -> None:
-        token = current_run.set((self, anyio.get_current_task().id))
+        self.own_task = _backend.current_task_object()
         try:
             started = False
             while True:
@@ -239,7 +233,6 @@ class Runner(Cadence):
                 # still return rather than complain that the loop never started.
                 task_status.started()
         finally:
-            current_run.reset(token)
             self.finish()
 
     def finish(self) -> None:
@@ -290,7 +283,7 @@ class Runner(Cadence):
         self.last_target = None
         self.last_began = None
         self.exhausted = False
-        self.lease_lost = False
+        self.exclusive = None
         self.failure = None
         started = False
         if _events.listening:
@@ -346,11 +339,8 @@ class Runner(Cadence):
         exclusive = self.exclusive = Exclusive(
             lease, self.loop.name, self.random, paused=lambda: self.paused
         )
-        try:
-            await exclusive.run(functools.partial(self._iterate, args, kwargs))
-        finally:
-            self.exclusive = None
-            self.lease_lost = exclusive.lost
+        # Kept after the run, until the next: _outcome() reads whether the lease was lost.
+        await exclusive.run(functools.partial(self._iterate, args, kwargs))
 
     async def _end_run(self) -> None:
         self.next_deadline = None
@@ -389,7 +379,9 @@ class Runner(Cadence):
             slot: datetime.datetime | None = began.astimezone(datetime.timezone.utc)
         else:
             slot = None if began is None else utc_from_timestamp(self.wall_offset + began)
-        return LoopEnd(reason, self.failure, self.current_loop, slot, self.lease_lost)
+        exclusive = self.exclusive
+        lease_lost = exclusive is not None and exclusive.lost
+        return LoopEnd(reason, self.failure, self.current_loop, slot, lease_lost)
 
     async def _finish_with_hook(self, end: LoopEnd) -> None:
         try:
@@ -410,12 +402,15 @@ class Runner(Cadence):
 
     async def _after_hook(self, end: LoopEnd) -> None:
         # On asyncio this is a task of its own, which join() must know as the loop's.
-        current_run.set((self, anyio.get_current_task().id))
+        driving, self.own_task = self.own_task, _backend.current_task_object()
         loop: Loop[Any, Any] = self.loop
-        if loop._takes_end(loop._instance is not None):
-            await self._call_hook(loop._after_loop, end)
-        else:
-            await self._call_hook(loop._after_loop)
+        try:
+            if loop._takes_end(loop._instance is not None):
+                await self._call_hook(loop._after_loop, end)
+            else:
+                await self._call_hook(loop._after_loop)
+        finally:
+            self.own_task = driving
 
     async def _call_hook(self, hook: Callable[..., Awaitable[Any]] | None, *args: Any) -> None:
         if hook is None:

@@ -155,7 +155,7 @@ class Settings(Hooks):
         return Ticks(self._options.replace(count=count))
 
     def _check_thread(self, run: Runner, control: str) -> None:
-        if run.thread != threading.get_ident():
+        if run.thread is not threading.current_thread():
             # Nothing here is thread-safe, and a wake-up from another thread would not
             # even wake an asyncio event loop: refuse rather than half work.
             raise RuntimeError(
