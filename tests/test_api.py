@@ -44,6 +44,21 @@ def test_default_name_comes_from_the_function() -> None:
     assert repr(loop()(body)) == "<anytasks.Loop 'anytasks: body' idle current_loop=0>"
 
 
+def test_one_decorator_names_each_function_it_makes_a_loop_of() -> None:
+    async def other() -> None:
+        pass
+
+    every_second = loop(seconds=1, count=3)
+    made = [every_second(body), every_second(other), every_second(body)]
+    assert [each.name for each in made] == [
+        "anytasks: body",
+        f"anytasks: {other.__qualname__}",
+        "anytasks: body",
+    ]
+    assert [each.count for each in made] == [3, 3, 3]
+    assert loop(seconds=1, name="fixed")(other).name == "fixed"
+
+
 def test_time_loop_exposes_sorted_aware_times_and_no_interval() -> None:
     tz = ZoneInfo("Asia/Seoul")
     t = loop(time=[datetime.time(9, tzinfo=tz), datetime.time(8), datetime.time(9, tzinfo=tz)])(

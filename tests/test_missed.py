@@ -10,6 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from anytasks._cron import cron
 from anytasks._missed import (
     MAX_COUNTED,
     IntervalPlan,
@@ -23,7 +24,7 @@ from anytasks._missed import (
     plan_wall,
     stable_offset,
 )
-from anytasks._schedules import Schedule, cron, every
+from anytasks._schedules import Schedule, every
 
 UTC = datetime.timezone.utc
 NOON = datetime.datetime(2026, 1, 1, 12, tzinfo=UTC)

@@ -4,6 +4,8 @@ and the hooks' signatures checked at registration."""
 from __future__ import annotations
 
 import datetime
+import functools
+import inspect
 import pickle
 import sys
 from typing import Any
@@ -577,3 +579,53 @@ async def test_join_of_a_start_cancelled_before_it_ran_returns_the_last_end() ->
     task.cancel()
     assert await body.join() is first
     assert body.last_end is first
+
+
+# guess_method reads the first parameter off the code object where inspect.signature() would
+# say the same, and asks inspect.signature() where it might not.
+
+
+def _wraps_a_method() -> Any:
+    async def wrapper(this: Any, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    return functools.wraps(_Jobs.method)(wrapper)
+
+
+async def _posonly(self: object, /) -> None:
+    pass
+
+
+async def _no_positional(*, flag: bool = False) -> None:
+    pass
+
+
+async def _with_signature(this: Any, *args: Any) -> None:
+    pass
+
+
+_with_signature.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+)
+
+
+@pytest.mark.parametrize(
+    ("func", "expected"),
+    [
+        (_Jobs.method, True),  # in a class body, takes self
+        (_Jobs.tick, None),  # in a class body, no self: a static method
+        (_module_level_body, None),  # takes self, defined outside: put on a class later
+        (_no_positional, False),
+        (_posonly, None),
+        (_wraps_a_method(), True),  # the wrapped function's qualname and parameters
+        (_with_signature, None),  # its __signature__ says self
+        (functools.partial(_Jobs.method, None), True),
+        (_Jobs().method, False),  # bound already
+    ],
+)
+def test_guess_method_reads_the_first_parameter_as_inspect_does(
+    func: Any, expected: bool | None
+) -> None:
+    from anytasks._hooks import guess_method
+
+    assert guess_method(func) is expected

@@ -1,6 +1,8 @@
 """anytasks: discord.ext.tasks-style background loops on AnyIO, for asyncio and Trio."""
 
 from ._backoff import ExponentialBackoff as ExponentialBackoff
+from ._cron import Cron as Cron
+from ._cron import cron as cron
 from ._decorator import loop as loop
 from ._events import IterationFinished as IterationFinished
 from ._events import IterationRetrying as IterationRetrying
@@ -24,11 +26,9 @@ from ._outcome import LoopEnd as LoopEnd
 from ._outcome import SkipReason as SkipReason
 from ._outcome import TimeoutAction as TimeoutAction
 from ._schedules import AnyOf as AnyOf
-from ._schedules import Cron as Cron
 from ._schedules import Daily as Daily
 from ._schedules import Every as Every
 from ._schedules import Schedule as Schedule
-from ._schedules import cron as cron
 from ._schedules import daily as daily
 from ._schedules import every as every
 from ._state import LoopState as LoopState

@@ -26,7 +26,7 @@ import datetime
 import sys
 import types
 from collections.abc import Awaitable, Callable, Generator
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 import anyio
 import anyio.lowlevel
@@ -102,6 +102,32 @@ def current_task_object() -> object:
     return task
 
 
+def cancelled_exc_class() -> type[BaseException]:
+    """What ``anyio.get_cancelled_exc_class()`` returns, without AnyIO's backend lookup.
+
+    Read where a run ends, once per loop: cancelling 10 000 idle loops did 20 000 lookups.
+    """
+    trio = _trio_running()
+    if trio is not None:
+        cancelled: type[BaseException] = trio.Cancelled
+        return cancelled
+    asyncio_module = sys.modules.get("asyncio")
+    if asyncio_module is None:  # pragma: no cover (no loop runs without either)
+        return anyio.get_cancelled_exc_class()
+    return cast("type[BaseException]", asyncio_module.CancelledError)
+
+
+def current_effective_deadline() -> float:
+    """What ``anyio.current_effective_deadline()`` returns, without its backend lookup."""
+    trio = _trio_running()
+    if trio is not None:
+        deadline: float = trio.current_effective_deadline()
+        return deadline
+    if _Waiter is None:
+        _bind_asyncio()
+    return _asyncio_effective_deadline()
+
+
 def running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
     """The asyncio event loop running the calling thread, if any."""
     # Looked up rather than imported: a program that never imported asyncio cannot
@@ -151,10 +177,11 @@ async def _asyncio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
 _Waiter: Any = None
 _get_running_loop: Callable[[], asyncio.AbstractEventLoop]
 _checkpoint_if_cancelled: Callable[[], Awaitable[None]]
+_asyncio_effective_deadline: Callable[[], float]
 
 
 def _bind_asyncio() -> None:
-    global _Waiter, _get_running_loop, _checkpoint_if_cancelled
+    global _Waiter, _get_running_loop, _checkpoint_if_cancelled, _asyncio_effective_deadline
     import asyncio
 
     class Waiter(asyncio.Future[None]):
@@ -173,8 +200,10 @@ def _bind_asyncio() -> None:
         from anyio._backends._asyncio import AsyncIOBackend
 
         _checkpoint_if_cancelled = AsyncIOBackend.checkpoint_if_cancelled
+        _asyncio_effective_deadline = AsyncIOBackend.current_effective_deadline
     except (ImportError, AttributeError):
         _checkpoint_if_cancelled = anyio.lowlevel.checkpoint_if_cancelled
+        _asyncio_effective_deadline = anyio.current_effective_deadline
     _Waiter = Waiter
 
 

@@ -2,10 +2,9 @@
 
 :class:`Cadence` is the part of a :class:`~anytasks._runner.Runner` that follows the schedule.
 Interval loops keep to a grid on the event loop's monotonic clock (each iteration's due time is
-the previous one's plus the interval, so nothing drifts); wall-clock schedules are asked for
-their next time and waited for in chunks of at most a minute of the wall clock, so that a clock
-change or a suspended machine is noticed. What happens to slots that were missed is decided by
-the pure functions of ``_missed``.
+the previous one's plus the interval, so nothing drifts); wall-clock schedules are waited for by
+its base, :class:`~anytasks._wall_clock.WallClockWaits`. What happens to slots that were missed
+is decided by the pure functions of ``_missed``.
 """
 
 # Part of the Runner, split out so each file answers one question; it reads the Loop's
@@ -22,10 +21,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _backend, _events
-from ._attempts import Attempts, Body
+from ._attempts import Body
 from ._options import LoopOptions
-from ._schedules import Schedule
 from ._state import LoopState
+from ._wall_clock import WallClockWaits
 
 if TYPE_CHECKING:
     from ._exclusive import Exclusive
@@ -45,15 +44,12 @@ _STOPPING: LoopState = LoopState.STOPPING
 _RUNNING: LoopState = LoopState.RUNNING
 _WAITING: LoopState = LoopState.WAITING
 
-# Wall-clock waits re-read the wall clock this often, so that a clock change or a suspended
-# machine delays a run by at most this much.
-_WALL_CLOCK_RECHECK = 60.0
 _PAUSE_STEP = 3600.0
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 _UTC = datetime.timezone.utc
 
 
-class Cadence(Attempts):
+class Cadence(WallClockWaits):
     """The iterations of one run, on its schedule (a base of :class:`Runner`)."""
 
     __slots__ = (
@@ -65,10 +61,8 @@ class Cadence(Attempts):
         "interval",
         "jitter",
         "last_began",
-        "last_target",
         "next_deadline",
         "next_slot",
-        "next_target",
         "overrun",
         "paused",
         "plain",
@@ -101,8 +95,6 @@ class Cadence(Attempts):
     next_deadline: float | None
     # The grid's time of the next iteration (next_deadline is that plus any jitter).
     next_slot: float | None
-    next_target: datetime.datetime | None
-    last_target: datetime.datetime | None
     wall_offset: float
     # The slot of the iteration that began last: monotonic for an interval, else wall-clock.
     last_began: float | datetime.datetime | None
@@ -232,14 +224,6 @@ class Cadence(Attempts):
         self.note_skipped(plan.skipped, "missed")
         return plan.due
 
-    def _plan_next_wall_time(self) -> None:
-        """Record, for next_iteration, which wall-clock time follows the one running now."""
-        schedule = self.options.schedule
-        assert self.interval is None
-        now = _backend.wall_now()
-        after = now if self.last_target is None else max(now, self.last_target)
-        self.next_target = schedule.next_after(after)
-
     async def _wait_for_next(self, scheduled: float) -> float | None:
         """Wait for the next iteration; return its due time, or None if the run ends.
 
@@ -292,43 +276,6 @@ class Cadence(Attempts):
                     return due
                 if self.state is _STOPPING:
                     return None
-
-    async def _sleep_until_wall_time(
-        self, schedule: Schedule, primitives: _backend.Primitives
-    ) -> bool:
-        """Wait for the next slot of ``schedule``; False if it has none; returns early on
-        change_interval(), pause() or stop()."""
-        from ._missed import jittered, plan_wall
-
-        while True:
-            now = _backend.wall_now()
-            plan = plan_wall(schedule, self.last_target, now, self.overrun, self.grace)
-            self.note_skipped(plan.skipped, "missed")
-            slot = plan.slot
-            if slot is None:
-                self.next_target = None
-                return False
-            start = slot
-            if self.jitter:
-                start = jittered(slot, schedule.next_after(slot), self.jitter, self.random)
-            self.next_target = start
-            while not (self.replan or self.paused or self.state is _STOPPING):
-                now = _backend.wall_now()
-                remaining = (start - now).total_seconds()
-                if remaining <= 0:
-                    break
-                chunk = min(remaining, _WALL_CLOCK_RECHECK)
-                await primitives.sleep_until(primitives.current_time() + chunk, self)
-            else:
-                return True
-            if self.grace is not None and (now - start).total_seconds() > self.grace:
-                # Woke long after the slot (a suspended machine): plan again, which
-                # drops this slot as too late.
-                self.last_target = slot
-                self.note_skipped(1, "missed")
-                continue
-            self.last_target = slot
-            return True
 
     async def _wait_paused(self, scheduled: float, primitives: _backend.Primitives) -> float:
         """Wait while paused; count the slots that came due meanwhile; return the last one.

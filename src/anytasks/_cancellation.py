@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._backend import current_asyncio_task
+from ._backend import current_asyncio_task, current_effective_deadline
 
 if TYPE_CHECKING:
     import asyncio
@@ -40,7 +40,7 @@ def cancellation_requested(*, when_unknown: bool) -> bool:
     answer is ``when_unknown`` — ``True`` where mistaking a real cancellation for a stray one
     would swallow it, ``False`` where a false alarm would mislead (``is_being_cancelled()``).
     """
-    if anyio.current_effective_deadline() == -math.inf:
+    if current_effective_deadline() == -math.inf:
         return True
     task = current_asyncio_task()
     if task is None:

@@ -118,9 +118,16 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
     # before a function is decorated; the function's name completes the options.
     parsed = parse_options(options)
 
+    # The options named after the last function decorated: a decorator applied to many
+    # functions of one name (a factory of loops) makes them once.
+    named = parsed
+
     def decorator(func: Callable[_P, Coroutine[Any, Any, _R]]) -> Loop[_P, _R]:
+        nonlocal named
         check_coroutine_function(func, "@loop()")
         name = parsed.name or f"anytasks: {function_name(func, '__qualname__')}"
-        return loop_from_options(func, parsed.replace(name=name))
+        if named.name != name:
+            named = parsed.replace(name=name)
+        return loop_from_options(func, named)
 
     return decorator

@@ -9,7 +9,6 @@ only while the loop runs.
 from __future__ import annotations
 
 import contextvars
-import datetime
 import functools
 import logging
 import threading
@@ -31,6 +30,7 @@ from anyio.abc import TaskStatus
 
 from ._backend import running_asyncio_loop
 from ._cancellation import new_fallback_task
+from ._controls import Controls
 from ._hooks import check_coroutine_function, guess_method
 from ._host import current_host_task_group
 from ._options import (
@@ -39,9 +39,7 @@ from ._options import (
     parse_options,
 )
 from ._outcome import LoopEnd
-from ._runner import Runner, in_own_run
-from ._settings import Settings
-from ._state import LoopState
+from ._runner import Runner
 
 if TYPE_CHECKING:
     import asyncio
@@ -68,7 +66,7 @@ def function_name(func: Callable[..., Any], attribute: str) -> str:
 
 
 @final
-class Loop(Settings, Generic[_P, _R]):
+class Loop(Controls, Generic[_P, _R]):
     """A background loop that calls a coroutine function on a schedule.
 
     Create one with :func:`loop`. Start it with :meth:`run` (in the calling task,
@@ -84,9 +82,7 @@ class Loop(Settings, Generic[_P, _R]):
         "__weakref__",
         "_attr_name",
         "_body",
-        "_failed",
         "_instance",
-        "_last_end",
         "coro",
     )
 
@@ -161,80 +157,6 @@ class Loop(Settings, Generic[_P, _R]):
                 f"copy of loop {self._attr_name!r} in; add '__dict__' to __slots__"
             ) from None
         return copy
-
-    # -- read-only state -----------------------------------------------------------
-
-    @property
-    def state(self) -> LoopState:
-        """What the loop is doing: see :class:`~anytasks.LoopState`.
-
-        .. versionadded:: 0.2
-        """
-        run = self._run
-        return LoopState.IDLE if run is None else run.state
-
-    @property
-    def current_loop(self) -> int:
-        """How many iterations have completed in the current run; 0 when not running."""
-        run = self._run
-        return 0 if run is None else run.current_loop
-
-    @property
-    def next_iteration(self) -> datetime.datetime | None:
-        """When the next iteration is due, as an aware UTC datetime.
-
-        ``None`` when the loop is not running, is stopping or ending, or has not
-        scheduled its first iteration yet (during :meth:`before_loop`).
-        """
-        run = self._run
-        return None if run is None else run.next_iteration()
-
-    @property
-    def skipped(self) -> int:
-        """How many due iterations the current run has skipped; 0 when not running.
-
-        Skipped are the slots dropped by ``overrun="skip"``, ``"coalesce"`` or ``grace``, and
-        those that came due while the loop was paused.
-
-        .. versionadded:: 0.2
-        """
-        run = self._run
-        return 0 if run is None else run.skipped
-
-    def is_paused(self) -> bool:
-        """Whether :meth:`pause` holds the loop (until :meth:`resume` or the run's end).
-
-        .. versionadded:: 0.2
-        """
-        run = self._run
-        return run is not None and run.paused
-
-    def is_running(self) -> bool:
-        """Whether the loop has been started and has not ended yet."""
-        return self._run is not None
-
-    def is_being_cancelled(self) -> bool:
-        """Whether the loop is being cancelled (true in :meth:`after_loop` after a cancel)."""
-        run = self._run
-        return run is not None and run.is_being_cancelled()
-
-    def failed(self) -> bool:
-        """Whether the last run ended with an unhandled exception; reset by the next start."""
-        return self._failed
-
-    @property
-    def last_end(self) -> LoopEnd | None:
-        """How the latest run ended (set as it ends, before ``after_loop``); ``None`` if
-        the loop has never ended a run.
-
-        .. versionadded:: 0.2
-        """
-        return self._last_end
-
-    def get_task(self) -> asyncio.Task[None] | None:
-        """The :class:`asyncio.Task` of a loop started without a host on asyncio, else ``None``."""
-        run = self._run
-        return run.task if run is not None else None
 
     def __repr__(self) -> str:
         state = self.state.value
@@ -339,56 +261,6 @@ class Loop(Settings, Generic[_P, _R]):
             run = self._run = Runner(self)
         return run
 
-    def stop(self) -> None:
-        """Let the iteration in progress finish, then end the loop.
-
-        If the loop is waiting for its next iteration, it ends at once, without
-        running the body again. Called from :meth:`before_loop`, the loop ends
-        before its first iteration. A handled error's retries belong to the
-        current iteration: they go on until it succeeds (use :meth:`cancel` or
-        :meth:`clear_exception_types` to avoid that). Does nothing if the loop
-        is not running.
-        """
-        run = self._run
-        if run is not None:
-            self._check_thread(run, "stop")
-            run.stop()
-
-    def cancel(self) -> None:
-        """Cancel the loop wherever it is (body, wait, backoff, :meth:`before_loop`).
-
-        :meth:`after_loop` then runs, shielded from this cancellation, with
-        :meth:`is_being_cancelled` true. Does nothing if the loop is not running.
-        """
-        run = self._run
-        if run is not None:
-            self._check_thread(run, "cancel")
-            run.cancel()
-
-    def pause(self) -> None:
-        """Run no more iterations until :meth:`resume`; the slots that come due are skipped.
-
-        The loop keeps its grid: after :meth:`resume` it runs at the first slot still to come
-        (counted in :attr:`skipped` are those it let pass). Called in the body, it takes
-        effect once the iteration has returned. Does nothing if the loop is not running.
-
-        .. versionadded:: 0.2
-        """
-        run = self._run
-        if run is not None:
-            self._check_thread(run, "pause")
-            run.pause()
-
-    def resume(self) -> None:
-        """Undo :meth:`pause`: the loop runs again from its next slot on.
-
-        .. versionadded:: 0.2
-        """
-        run = self._run
-        if run is not None:
-            self._check_thread(run, "resume")
-            run.resume()
-
     def restart(self, *args: _P.args, **kwargs: _P.kwargs) -> None:
         """Cancel the running loop, let :meth:`after_loop` finish, and start it again.
 
@@ -401,35 +273,6 @@ class Loop(Settings, Generic[_P, _R]):
             self._check_thread(run, "restart")
             run.restart_with = (args, kwargs)
             run.cancel()
-
-    async def join(self) -> LoopEnd | None:
-        """Wait until the loop, as currently started, has ended (including restarts).
-
-        Returns at once if the loop is not running.
-
-        :returns: how the run ended (:attr:`last_end`): for a loop that restarted, the run
-            it ended with; ``None`` only if the loop has never ended a run.
-
-        :raises RuntimeError: if called from the loop's own body or hooks, where it
-            would wait for itself forever.
-
-        .. versionchanged:: 0.2
-           Returns the :class:`~anytasks.LoopEnd`.
-        """
-        run = self._run
-        if run is not None:
-            if in_own_run(run):
-                raise RuntimeError(
-                    f"{self!r}.join() was called from inside the loop's own body or hooks, "
-                    "where it would wait for itself forever"
-                )
-            if run.finished is None:
-                run.finished = anyio.Event()
-            await run.finished.wait()
-            if run.end is not None:
-                return run.end
-            # A fallback task cancelled before it ran ended no run.
-        return self._last_end
 
 
 def loop_from_options(

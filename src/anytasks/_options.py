@@ -13,8 +13,9 @@ import datetime
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, final
 
+from ._cron import cron
 from ._schedule import normalize_times
-from ._schedules import Every, Schedule, cron, daily, every
+from ._schedules import Every, Schedule, daily, every
 
 if TYPE_CHECKING:
     from ._missed import Overrun

@@ -16,7 +16,7 @@ import functools
 import logging
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
@@ -25,10 +25,9 @@ from anyio.abc import TaskStatus
 
 from . import _backend, _events
 from ._attempts import utc_from_timestamp
-from ._cadence import Cadence
-from ._cancellation import call_shielded, cancellation_requested
+from ._cancellation import cancellation_requested
+from ._ending import Ending
 from ._options import LoopOptions
-from ._outcome import EndReason, LoopEnd
 from ._schedules import Every
 from ._state import LoopState, check_transition, sticky
 
@@ -42,14 +41,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger("anytasks")
 
 _S = LoopState
-# Typed as the enum, not as its literal member: the state changes under the runner's feet
-# while it awaits, which narrowing on a literal would hide from the type checkers.
-_STOPPING: LoopState = LoopState.STOPPING
 
 
 def in_own_run(run: Runner) -> bool:
     """Whether the calling task is the one running ``run``'s body and hooks."""
     return run.own_task is _backend.current_task_object()
+
+
+def _no_draws() -> float:  # pragma: no cover (only loops with jitter or a lease draw)
+    raise AssertionError("this loop has neither jitter nor a lease to draw for")
 
 
 def _reraise(exc: BaseException) -> NoReturn:
@@ -61,21 +61,16 @@ def _reraise(exc: BaseException) -> NoReturn:
         exc.__context__ = context
 
 
-class Runner(Cadence):
+class Runner(Ending):
     """The state of one started loop, from ``start()``/``run()`` until it has ended.
 
     A restart keeps the runner (so ``join()`` waits across it) and replaces the cancel scope.
     """
 
     __slots__ = (
-        "cancelled",
-        "end",
-        "failure",
         "finished",
         "loop",
         "options",
-        "own_task",
-        "restart_with",
         "scope",
         "task",
         "thread",
@@ -94,10 +89,9 @@ class Runner(Cadence):
         # Controls are for the thread whose event loop runs the loop (Settings._check_thread).
         # The thread object rather than its ident: an ident is an int made per run.
         self.thread = threading.current_thread()
-        # The task running the body and hooks (join() from there would wait for itself): not
-        # a context variable, which tasks that the body starts would inherit, and which
-        # costs 0.24 KiB per running loop (benchmarks/RESULTS.md, W2).
-        self.own_task: object = None
+        # Set by drive(). Not a context variable, which tasks that the body starts would
+        # inherit, and which costs 0.24 KiB per running loop (benchmarks/RESULTS.md, W2).
+        self.own_task = None
         # Made by the first join(): an event costs more memory than the rest of
         # an idle loop's state, and most loops are never joined.
         self.finished: anyio.Event | None = None
@@ -106,14 +100,11 @@ class Runner(Cadence):
         self.paused = False
         self.skipped = 0
         self.primitives: _backend.Primitives | None = None
-        self.restart_with: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self.restart_with = None
         self.task: asyncio.Task[None] | None = None
-        # The unhandled exception that ends this run, once there is one.
-        self.failure: Exception | None = None
-        # Whether after_loop runs because the run was cancelled.
+        self.failure = None
         self.cancelled = False
-        # How the latest run ended, once it has.
-        self.end: LoopEnd | None = None
+        self.end = None
         self.iteration_started: float | None = None
         self.exclusive: Exclusive | None = None
         self.exhausted = False
@@ -190,7 +181,9 @@ class Runner(Cadence):
         self.overrun = options.overrun_policy
         self.grace = options.grace
         self.jitter = options.jitter
-        self.random = options.random or _backend.default_random()
+        # Looked up only for the loops that draw (a backend lookup, at every start otherwise).
+        draws = options.jitter or options.exclusive is not None
+        self.random = options.random or (_backend.default_random() if draws else _no_draws)
         self.timeout = options.timeout
         self.on_timeout = options.on_timeout
         self.max_retries = options.max_retries
@@ -304,7 +297,7 @@ class Runner(Cadence):
                             await self._iterate(args, kwargs)
                         else:
                             await self._iterate_exclusively(args, kwargs)
-                    except anyio.get_cancelled_exc_class() as exc:
+                    except _backend.cancelled_exc_class() as exc:
                         if cancellation_requested(when_unknown=True):
                             self.enter(_S.CANCELLING)
                             raise
@@ -320,7 +313,7 @@ class Runner(Cadence):
                     await self._report_failure(exc)
                 finally:
                     await self._end_run()
-        except anyio.get_cancelled_exc_class():
+        except _backend.cancelled_exc_class():
             # Cancelled by an enclosing scope or Task.cancel() (the loop's own scope
             # catches its own): an unhandled error still wins over the cancellation.
             if self.failure is not None:
@@ -341,92 +334,3 @@ class Runner(Cadence):
         )
         # Kept after the run, until the next: _outcome() reads whether the lease was lost.
         await exclusive.run(functools.partial(self._iterate, args, kwargs))
-
-    async def _end_run(self) -> None:
-        self.next_deadline = None
-        self.next_target = None
-        if cancellation_requested(when_unknown=False):
-            self.cancelled = True
-        end = self.end = self._outcome()
-        self.loop._last_end = end
-        self.enter(_S.FINISHING)
-        try:
-            if self.loop._after_loop is not None:
-                await self._finish_with_hook(end)
-        finally:
-            self.cancelled = False
-            if _events.listening:
-                _events.emit(_events.LoopEnded(self.loop, end))
-
-    def _outcome(self) -> LoopEnd:
-        """How the run that is ending ended."""
-        if self.restart_with is not None:
-            reason = EndReason.RESTARTED
-        elif self.failure is not None:
-            reason = EndReason.FAILED
-        elif self.cancelled:
-            reason = EndReason.CANCELLED
-        elif self.current_loop == self.count or self.exhausted:
-            reason = EndReason.COMPLETED
-        elif self.state is _STOPPING:
-            reason = EndReason.STOPPED
-        else:
-            # Neither its count nor its schedule ended it: a KeyboardInterrupt or SystemExit
-            # went through the loop.
-            reason = EndReason.CANCELLED
-        began = self.last_began
-        if isinstance(began, datetime.datetime):
-            slot: datetime.datetime | None = began.astimezone(datetime.timezone.utc)
-        else:
-            slot = None if began is None else utc_from_timestamp(self.wall_offset + began)
-        exclusive = self.exclusive
-        lease_lost = exclusive is not None and exclusive.lost
-        return LoopEnd(reason, self.failure, self.current_loop, slot, lease_lost)
-
-    async def _finish_with_hook(self, end: LoopEnd) -> None:
-        try:
-            # Only a hook needs the shield; an empty scope per loop made cancelling
-            # 10 000 idle loops on Trio half as slow again.
-            await call_shielded(
-                functools.partial(self._after_hook, end), f"after_loop of loop {self.loop.name!r}"
-            )
-        except Exception as exc:
-            if self.failure is None:
-                raise
-            # The body's error stays the one that ends the run.
-            logger.error(  # noqa: TRY400  (not the exception being handled)
-                "Exception in after_loop of loop %r, which had failed already",
-                self.loop.name,
-                exc_info=exc,
-            )
-
-    async def _after_hook(self, end: LoopEnd) -> None:
-        # On asyncio this is a task of its own, which join() must know as the loop's.
-        driving, self.own_task = self.own_task, _backend.current_task_object()
-        loop: Loop[Any, Any] = self.loop
-        try:
-            if loop._takes_end(loop._instance is not None):
-                await self._call_hook(loop._after_loop, end)
-            else:
-                await self._call_hook(loop._after_loop)
-        finally:
-            self.own_task = driving
-
-    async def _call_hook(self, hook: Callable[..., Awaitable[Any]] | None, *args: Any) -> None:
-        if hook is None:
-            return
-        instance = self.loop._instance
-        if instance is not None:
-            await hook(instance, *args)
-        else:
-            await hook(*args)
-
-    async def _report_failure(self, exc: Exception) -> None:
-        loop: Loop[Any, Any] = self.loop
-        error, instance = loop._error, loop._instance
-        if error is None:
-            logger.error("Unhandled exception in loop %r", loop.name, exc_info=exc)
-        elif instance is not None:
-            await error(instance, exc)
-        else:
-            await error(exc)
