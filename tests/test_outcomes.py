@@ -621,6 +621,7 @@ _with_signature.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         (_with_signature, None),  # its __signature__ says self
         (functools.partial(_Jobs.method, None), True),
         (_Jobs().method, False),  # bound already
+        (functools.partial(_Jobs().method), None),  # bound inside a partial: its code says self
     ],
 )
 def test_guess_method_reads_the_first_parameter_as_inspect_does(

@@ -274,3 +274,65 @@ def test_start_outside_any_event_loop_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="no running asyncio event loop"):
         body.start()
     assert not body.is_running()
+
+
+def test_fallback_tasks_of_two_threads_end_their_loops_at_the_same_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The done callback of a start() task cancelled before its first step is what ends its
+    # loop. Thread A's callback is held mid-way while thread B's runs: each must have a
+    # context of its own to run in (one context cannot be entered by two threads at once).
+    import threading
+
+    from anytasks._runner import Runner
+
+    a_inside, b_done = threading.Event(), threading.Event()
+    forget_unstarted = Runner.forget_unstarted
+
+    def held_in_a(self: Runner, task: asyncio.Task[None]) -> None:
+        if threading.current_thread().name == "A":
+            a_inside.set()
+            b_done.wait(5)
+        forget_unstarted(self, task)
+
+    monkeypatch.setattr(Runner, "forget_unstarted", held_in_a)
+    seen: dict[str, object] = {}
+
+    async def in_a() -> None:
+        @anytasks.loop(seconds=0, count=1)
+        async def body() -> None:
+            pass
+
+        body.start()
+        await body.join()
+        seen["a running"] = body.is_running()
+
+    async def in_b() -> None:
+        errors: list[object] = []
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _, context: errors.append(context.get("exception"))
+        )
+        assert a_inside.wait(5)
+
+        @anytasks.loop(seconds=1)
+        async def job() -> None:
+            pass
+
+        task = job.start()
+        assert task is not None
+        task.cancel()  # before its first step: only the done callback ends the loop
+        for _ in range(5):
+            await asyncio.sleep(0)
+        seen["b running"] = job.is_running()
+        seen["b errors"] = errors
+        b_done.set()
+
+    threads = [
+        threading.Thread(target=asyncio.run, args=(in_a(),), name="A"),
+        threading.Thread(target=asyncio.run, args=(in_b(),), name="B"),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == {"a running": False, "b running": False, "b errors": []}

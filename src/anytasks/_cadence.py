@@ -29,7 +29,6 @@ from ._wall_clock import WallClockWaits
 if TYPE_CHECKING:
     from ._exclusive import Exclusive
     from ._loop import Loop
-    from ._missed import Overrun
     from ._outcome import SkipReason
 
 logger = logging.getLogger("anytasks")
@@ -57,15 +56,14 @@ class Cadence(WallClockWaits):
         "current_loop",
         "exclusive",
         "exhausted",
-        "grace",
         "interval",
         "jitter",
         "last_began",
         "next_deadline",
         "next_slot",
-        "overrun",
         "paused",
         "plain",
+        "plans_missed",
         "primitives",
         "random",
         "replan",
@@ -82,8 +80,6 @@ class Cadence(WallClockWaits):
     state: LoopState
     interval: float | None
     count: int | None
-    overrun: Overrun
-    grace: float | None
     jitter: float
     random: Callable[[], float]
     current_loop: int
@@ -100,6 +96,9 @@ class Cadence(WallClockWaits):
     last_began: float | datetime.datetime | None
     # Neither a timeout nor a lease: the iterations take the short path (unless listened to).
     plain: bool
+    # Whether slots missed while behind are planned (by overrun= and grace=) rather than all
+    # run back to back ("burst" with no grace).
+    plans_missed: bool
     # The lease side of an exclusive loop's run.
     exclusive: Exclusive | None
     # Whether the schedule has run out of times.
@@ -172,7 +171,7 @@ class Cadence(WallClockWaits):
             interval = self.interval
             if interval is not None and not (self.replan or self.paused):
                 due = scheduled + interval
-                if interval == 0 and self.overrun == "burst" and self.grace is None:
+                if interval == 0 and not self.plans_missed:
                     # Always behind, with no clock read: the slots of a zero interval are
                     # all `scheduled`, which has passed, and burst plans nothing. (The read
                     # is 4% of an empty iteration on uvloop, 5% on Trio: benchmarks, W1.)
@@ -180,7 +179,7 @@ class Cadence(WallClockWaits):
                 else:
                     # One clock read: on Trio it is a fifth of the cost of an empty iteration.
                     now = current_time()
-                    if due <= now and (self.overrun != "burst" or self.grace is not None):
+                    if due <= now and self.plans_missed:
                         due = self._plan_missed(scheduled, interval, now)
                 if due <= now:
                     # Behind schedule (or a zero interval): run again at once, but let
@@ -220,7 +219,8 @@ class Cadence(WallClockWaits):
         """The due time of the slot to run after the one due at ``scheduled``, now behind."""
         from ._missed import plan_interval  # not at import: only loops that fall behind
 
-        plan = plan_interval(scheduled, interval, 0, now, self.overrun, self.grace)
+        options = self.options
+        plan = plan_interval(scheduled, interval, 0, now, options.overrun_policy, options.grace)
         self.note_skipped(plan.skipped, "missed")
         return plan.due
 

@@ -1,7 +1,8 @@
 """Reading and steering the run in progress through its ``Loop`` (a base of ``Loop``).
 
-Each reader and control here looks up the :class:`~anytasks._runner.Runner` of the run in
-progress, if any, and asks it; with none, the loop is idle, and the readers say so.
+The readers and controls here look up the :class:`~anytasks._runner.Runner` of the run in
+progress, if any, and ask it; with none, the loop is idle, and the readers say so. What
+outlives a run (:meth:`Controls.failed`, :attr:`Controls.last_end`) is kept on the loop itself.
 """
 
 # The Loop's own machinery: it reads the Runner's fields, which the Loop owns.

@@ -126,8 +126,9 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
         nonlocal named
         check_coroutine_function(func, "@loop()")
         name = parsed.name or f"anytasks: {function_name(func, '__qualname__')}"
-        if named.name != name:
-            named = parsed.replace(name=name)
-        return loop_from_options(func, named)
+        options = named
+        if options.name != name:
+            options = named = parsed.replace(name=name)
+        return loop_from_options(func, options)
 
     return decorator

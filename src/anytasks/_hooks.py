@@ -52,9 +52,10 @@ def guess_method(func: Callable[..., Any]) -> bool | None:
         func = func.func
     parts = str(getattr(func, "__qualname__", "")).split(".")
     in_class = len(parts) > 1 and parts[-2] != "<locals>"
-    code = getattr(func, "__code__", None)
+    # Plain functions only: a bound method (inside a partial, say) shows its function's code.
+    code = func.__code__ if isinstance(func, types.FunctionType) else None
     if (
-        isinstance(code, types.CodeType)
+        code is not None
         and code.co_argcount
         and not hasattr(func, "__wrapped__")
         and not hasattr(func, "__signature__")

@@ -55,7 +55,16 @@ logger = logging.getLogger("anytasks")
 
 # Makes "is it running? then it is mine" one step for threads that share a Loop.
 _start_lock = threading.Lock()
-_EMPTY_CONTEXT = contextvars.Context()
+# One per thread: a context can be entered by one thread at a time, and the done callbacks of
+# the event loops of two threads may run at once.
+_empty_contexts = threading.local()
+
+
+def _empty_context() -> contextvars.Context:
+    context: contextvars.Context | None = getattr(_empty_contexts, "context", None)
+    if context is None:
+        context = _empty_contexts.context = contextvars.Context()
+    return context
 
 
 def function_name(func: Callable[..., Any], attribute: str) -> str:
@@ -241,7 +250,7 @@ class Loop(Controls, Generic[_P, _R]):
         # in drive() would ever mark the loop as ended. (In an empty context: the
         # callback reads no context variable, and a copy of the caller's is 64 bytes kept
         # for as long as the loop runs.)
-        task.add_done_callback(run.forget_unstarted, context=_EMPTY_CONTEXT)
+        task.add_done_callback(run.forget_unstarted, context=_empty_context())
         return task
 
     def _claim(self) -> Runner:

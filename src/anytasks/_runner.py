@@ -45,7 +45,8 @@ _S = LoopState
 
 def in_own_run(run: Runner) -> bool:
     """Whether the calling task is the one running ``run``'s body and hooks."""
-    return run.own_task is _backend.current_task_object()
+    # ==, not is: where no native task is known, the token is AnyIO's task id, an int.
+    return run.own_task == _backend.current_task_object()
 
 
 def _no_draws() -> float:  # pragma: no cover (only loops with jitter or a lease draw)
@@ -82,14 +83,15 @@ class Runner(Ending):
         self.options: LoopOptions = loop._options
         self.wake: Callable[[], None] | None = None
         self.replan = False
-        # count, interval (None for a wall-clock schedule), overrun, grace, jitter, random:
+        # count, interval (None for a wall-clock schedule), plans_missed, jitter, random:
         self.apply(loop._options)
         self.state = _S.STARTING
         self.scope = anyio.CancelScope()
         # Controls are for the thread whose event loop runs the loop (Settings._check_thread).
         # The thread object rather than its ident: an ident is an int made per run.
         self.thread = threading.current_thread()
-        # Set by drive(). Not a context variable, which tasks that the body starts would
+        # Set by drive(), and by after_loop's own task on asyncio while it runs (see
+        # Ending._after_hook). Not a context variable, which tasks that the body starts would
         # inherit, and which costs 0.24 KiB per running loop (benchmarks/RESULTS.md, W2).
         self.own_task = None
         # Made by the first join(): an event costs more memory than the rest of
@@ -178,8 +180,8 @@ class Runner(Ending):
         schedule_changed = options.schedule is not self.options.schedule
         self.options = options
         self.count = options.count
-        self.overrun = options.overrun_policy
-        self.grace = options.grace
+        # Read at every iteration that is behind (each iteration of a zero interval).
+        self.plans_missed = options.overrun_policy != "burst" or options.grace is not None
         self.jitter = options.jitter
         # Looked up only for the loops that draw (a backend lookup, at every start otherwise).
         draws = options.jitter or options.exclusive is not None
@@ -205,16 +207,58 @@ class Runner(Ending):
     async def drive(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], task_status: TaskStatus[None]
     ) -> None:
+        """Run the loop, and run it again after each restart(), until it ends.
+
+        Each run goes from before_loop to after_loop. An unhandled exception is raised after
+        after_loop, even if a cancellation cut the error hook short, unless a restart() was
+        asked for meanwhile (the error hook's way of recovering).
+        """
         self.own_task = _backend.current_task_object()
+        # Whether a run has got through before_loop: task_group.start() returns then, even if
+        # a restart cut short the first runs' before_loop.
+        started = False
         try:
-            started = False
+            # The runs are written out here rather than in a method per run: each coroutine
+            # level costs every checkpoint of the body (about 20 ns on uvloop, 2 % of an
+            # iteration; benchmarks/RESULTS.md, W1).
             while True:
-                # task_group.start() returns once a run has got through before_loop,
-                # even if a restart cut short the first runs' before_loop.
-                started = await self._run_once(args, kwargs, task_status) or started
-                if started:
-                    task_status = anyio.TASK_STATUS_IGNORED
+                self._begin_run()
+                try:
+                    with self.scope:
+                        try:
+                            try:
+                                # A loop cancelled before its task got to run ends here,
+                                # before before_loop, and not after its body has begun.
+                                await anyio.lowlevel.checkpoint_if_cancelled()
+                                await self._call_hook(self.loop._before_loop)
+                                if not started:
+                                    task_status.started()
+                                    started = True
+                                if self.options.exclusive is None:
+                                    await self._iterate(args, kwargs)
+                                else:
+                                    await self._iterate_exclusively(args, kwargs)
+                            except _backend.cancelled_exc_class() as exc:
+                                if cancellation_requested(when_unknown=True):
+                                    self.enter(_S.CANCELLING)
+                                    raise
+                                raise self._stray_cancellation() from exc
+                        except Exception as exc:
+                            self.loop._failed = True
+                            self.failure = exc
+                            self.enter(_S.FAILING)
+                            await self._report_failure(exc)
+                        finally:
+                            await self._end_run()
+                except _backend.cancelled_exc_class():
+                    # Cancelled by an enclosing scope or Task.cancel() (the loop's own scope
+                    # catches its own): an unhandled error still wins over the cancellation.
+                    if self.failure is not None:
+                        _reraise(self.failure)
+                    raise
                 if self.restart_with is None:
+                    if self.failure is not None:
+                        raise self.failure
                     break
                 args, kwargs = self.restart_with
                 self.restart_with = None
@@ -227,6 +271,26 @@ class Runner(Ending):
                 task_status.started()
         finally:
             self.finish()
+
+    def _begin_run(self) -> None:
+        """Reset what one run counts, and report its start."""
+        self.current_loop = 0
+        self.skipped = 0
+        self.cancelled = False
+        self.last_target = None
+        self.last_began = None
+        self.exhausted = False
+        self.exclusive = None
+        self.failure = None
+        if _events.listening:
+            _events.emit(_events.LoopStarted(self.loop))
+
+    def _stray_cancellation(self) -> RuntimeError:
+        return RuntimeError(
+            f"loop {self.loop.name!r} raised a CancelledError that no cancel scope and no "
+            "Task.cancel() asked for (did it await a future or task that something else "
+            "cancelled?)"
+        )
 
     def finish(self) -> None:
         """Mark the loop as not running, and wake whoever joined it."""
@@ -260,68 +324,6 @@ class Runner(Ending):
         """Done callback of a fallback task: one cancelled before its first step never ran."""
         if self.loop._run is self:
             self.finish()
-
-    async def _run_once(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], task_status: TaskStatus[None]
-    ) -> bool:
-        """One run, from before_loop to after_loop; return whether before_loop finished.
-
-        An unhandled exception is raised after after_loop, even if a cancellation cut the
-        error hook short, unless a restart() was asked for meanwhile (the error hook's
-        way of recovering).
-        """
-        self.current_loop = 0
-        self.skipped = 0
-        self.cancelled = False
-        self.last_target = None
-        self.last_began = None
-        self.exhausted = False
-        self.exclusive = None
-        self.failure = None
-        started = False
-        if _events.listening:
-            _events.emit(_events.LoopStarted(self.loop))
-        try:
-            with self.scope:
-                try:
-                    try:
-                        # A loop cancelled before its task got to run ends here, before
-                        # before_loop, and not after its body has begun.
-                        await anyio.lowlevel.checkpoint_if_cancelled()
-                        await self._call_hook(self.loop._before_loop)
-                        task_status.started()
-                        started = True
-                        # Called here, not through a helper: each coroutine level costs every
-                        # checkpoint of the body (about 20 ns on uvloop, 2 % of an iteration).
-                        if self.options.exclusive is None:
-                            await self._iterate(args, kwargs)
-                        else:
-                            await self._iterate_exclusively(args, kwargs)
-                    except _backend.cancelled_exc_class() as exc:
-                        if cancellation_requested(when_unknown=True):
-                            self.enter(_S.CANCELLING)
-                            raise
-                        raise RuntimeError(
-                            f"loop {self.loop.name!r} raised a CancelledError that no cancel "
-                            "scope and no Task.cancel() asked for (did it await a future "
-                            "or task that something else cancelled?)"
-                        ) from exc
-                except Exception as exc:
-                    self.loop._failed = True
-                    self.failure = exc
-                    self.enter(_S.FAILING)
-                    await self._report_failure(exc)
-                finally:
-                    await self._end_run()
-        except _backend.cancelled_exc_class():
-            # Cancelled by an enclosing scope or Task.cancel() (the loop's own scope
-            # catches its own): an unhandled error still wins over the cancellation.
-            if self.failure is not None:
-                _reraise(self.failure)
-            raise
-        if self.failure is not None and self.restart_with is None:
-            raise self.failure
-        return started
 
     async def _iterate_exclusively(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Iterate under the lease of an exclusive loop, with the keeper beside it."""

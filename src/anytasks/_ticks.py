@@ -99,8 +99,7 @@ class _Ticker(Cadence):
         schedule = options.schedule
         self.interval = schedule.interval if isinstance(schedule, Every) else None
         self.count = options.count
-        self.overrun = options.overrun_policy
-        self.grace = options.grace
+        self.plans_missed = options.overrun_policy != "burst" or options.grace is not None
         self.jitter = options.jitter
         self.random = options.random or _backend.default_random()
         self.current_loop = self.skipped = 0
@@ -159,7 +158,7 @@ class _Ticker(Cadence):
         if interval is not None:
             following = due + interval
             now = primitives.current_time()
-            if following <= now and (self.overrun != "burst" or self.grace is not None):
+            if following <= now and self.plans_missed:
                 following = self._plan_missed(due, interval, now)
             if following <= primitives.current_time():
                 await primitives.checkpoint()

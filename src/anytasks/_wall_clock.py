@@ -16,7 +16,6 @@ from ._attempts import Attempts
 from ._state import LoopState
 
 if TYPE_CHECKING:
-    from ._missed import Overrun
     from ._options import LoopOptions
     from ._schedules import Schedule
 
@@ -37,8 +36,6 @@ class WallClockWaits(Attempts):
     options: LoopOptions
     state: LoopState
     interval: float | None
-    overrun: Overrun
-    grace: float | None
     jitter: float
     random: Callable[[], float]
     replan: bool
@@ -66,7 +63,9 @@ class WallClockWaits(Attempts):
 
         while True:
             now = _backend.wall_now()
-            plan = plan_wall(schedule, self.last_target, now, self.overrun, self.grace)
+            plan = plan_wall(
+                schedule, self.last_target, now, self.options.overrun_policy, self.options.grace
+            )
             self.note_skipped(plan.skipped, "missed")
             slot = plan.slot
             if slot is None:
@@ -85,7 +84,8 @@ class WallClockWaits(Attempts):
                 await primitives.sleep_until(primitives.current_time() + chunk, self)
             else:
                 return True
-            if self.grace is not None and (now - start).total_seconds() > self.grace:
+            grace = self.options.grace
+            if grace is not None and (now - start).total_seconds() > grace:
                 # Woke long after the slot (a suspended machine): plan again, which
                 # drops this slot as too late.
                 self.last_target = slot
