@@ -280,8 +280,9 @@ def test_fallback_tasks_of_two_threads_end_their_loops_at_the_same_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The done callback of a start() task cancelled before its first step is what ends its
-    # loop. Thread A's callback is held mid-way while thread B's runs: each must have a
-    # context of its own to run in (one context cannot be entered by two threads at once).
+    # loop. Thread A's callback is held mid-way while thread B's runs: each must run in a
+    # context of its own (one context cannot be entered by two threads at once; a shared
+    # empty one left B's loop running forever).
     import threading
 
     from anytasks._runner import Runner
@@ -299,11 +300,13 @@ def test_fallback_tasks_of_two_threads_end_their_loops_at_the_same_time(
     seen: dict[str, object] = {}
 
     async def in_a() -> None:
-        @anytasks.loop(seconds=0, count=1)
+        @anytasks.loop(seconds=1)
         async def body() -> None:
             pass
 
-        body.start()
+        task = body.start()
+        assert task is not None
+        task.cancel()  # before its first step: only the done callback ends the loop
         await body.join()
         seen["a running"] = body.is_running()
 

@@ -56,7 +56,7 @@ class Ending(Cadence):
     async def _end_run(self) -> None:
         self.next_deadline = None
         self.next_target = None
-        if cancellation_requested(when_unknown=False):
+        if not self.cancelled and cancellation_requested(when_unknown=False):
             self.cancelled = True
         end = self.end = self._outcome()
         self.loop._last_end = end

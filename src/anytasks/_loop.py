@@ -8,7 +8,6 @@ only while the loop runs.
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import logging
 import threading
@@ -55,16 +54,6 @@ logger = logging.getLogger("anytasks")
 
 # Makes "is it running? then it is mine" one step for threads that share a Loop.
 _start_lock = threading.Lock()
-# One per thread: a context can be entered by one thread at a time, and the done callbacks of
-# the event loops of two threads may run at once.
-_empty_contexts = threading.local()
-
-
-def _empty_context() -> contextvars.Context:
-    context: contextvars.Context | None = getattr(_empty_contexts, "context", None)
-    if context is None:
-        context = _empty_contexts.context = contextvars.Context()
-    return context
 
 
 def function_name(func: Callable[..., Any], attribute: str) -> str:
@@ -247,10 +236,8 @@ class Loop(Controls, Generic[_P, _R]):
         if not task.done():  # an eager task factory may have run it to its end already
             run.task = task
         # A task cancelled before its first step never runs its coroutine, so nothing
-        # in drive() would ever mark the loop as ended. (In an empty context: the
-        # callback reads no context variable, and a copy of the caller's is 64 bytes kept
-        # for as long as the loop runs.)
-        task.add_done_callback(run.forget_unstarted, context=_empty_context())
+        # in drive() would ever mark the loop as ended. (drive_task() removes it again.)
+        task.add_done_callback(run.forget_unstarted)
         return task
 
     def _claim(self) -> Runner:
