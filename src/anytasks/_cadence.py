@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from . import _backend, _events
 from ._attempts import Body
 from ._options import LoopOptions
-from ._state import LoopState
+from ._state import RUNNING, STOPPING, WAITING, LoopState
 from ._wall_clock import WallClockWaits
 
 if TYPE_CHECKING:
@@ -34,14 +34,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("anytasks")
 
 _S = LoopState
-# Typed as the enum, not as its literal member: the state changes under the loop's feet while
-# it awaits, which narrowing on a literal would hide from the type checkers.
-_STOPPING: LoopState = LoopState.STOPPING
-# A module global, not ``_S.RUNNING``, because it is read on every iteration: before Python
-# 3.12 an attribute read on an Enum class is a slow call (about 60 ns, against 10 ns for a
-# global; benchmarks/proposals, 0004).
-_RUNNING: LoopState = LoopState.RUNNING
-_WAITING: LoopState = LoopState.WAITING
 
 _PAUSE_STEP = 3600.0
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
@@ -110,7 +102,7 @@ class Cadence(WallClockWaits):
         self.skipped += count
 
     async def _iterate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if self.state is _STOPPING:
+        if self.state is STOPPING:
             return
         primitives = self.primitives = _backend.bind_primitives()
         current_time, checkpoint = primitives.current_time, primitives.checkpoint
@@ -140,12 +132,12 @@ class Cadence(WallClockWaits):
             call = body
         self.backoff = None
         while True:
-            if self.state is not _RUNNING:
-                if self.state is _WAITING:
+            if self.state is not RUNNING:
+                if self.state is WAITING:
                     # Always allowed: enter() without its checks, once per wake.
-                    self.state = _RUNNING
+                    self.state = RUNNING
                 else:
-                    self.enter(_RUNNING)
+                    self.enter(RUNNING)
             interval = self.interval
             if interval is not None:
                 self.last_began = scheduled
@@ -166,7 +158,7 @@ class Cadence(WallClockWaits):
             else:
                 await self._observed_iteration(call, scheduled)
             self.current_loop += 1
-            if self.current_loop == self.count or self.state is _STOPPING:
+            if self.current_loop == self.count or self.state is STOPPING:
                 return
             interval = self.interval
             if interval is not None and not (self.replan or self.paused):
@@ -185,7 +177,7 @@ class Cadence(WallClockWaits):
                     # Behind schedule (or a zero interval): run again at once, but let
                     # other tasks and cancellation in first.
                     await checkpoint()
-                    if self.state is _STOPPING:
+                    if self.state is STOPPING:
                         return
                     if not (self.replan or self.paused):
                         scheduled = due
@@ -194,14 +186,14 @@ class Cadence(WallClockWaits):
                     # On schedule: the plain wait, here and not in _wait_for_next, so that an
                     # idle loop sleeps one coroutine level less deep, which costs memory for
                     # as long as it sleeps and CPU at every wake (benchmarks/RESULTS.md).
-                    if self.state is _RUNNING:
-                        self.state = _WAITING  # always allowed, as above
+                    if self.state is RUNNING:
+                        self.state = WAITING  # always allowed, as above
                     else:
-                        self.enter(_WAITING)
+                        self.enter(WAITING)
                     self.next_deadline = self.next_slot = due
                     self.next_target = None
                     await sleep_until(due, self)
-                    if self.state is _STOPPING:
+                    if self.state is STOPPING:
                         return
                     if not (self.replan or self.paused):
                         scheduled = due
@@ -236,12 +228,12 @@ class Cadence(WallClockWaits):
         while True:
             if self.paused:
                 scheduled = await self._wait_paused(scheduled, primitives)
-                if self.state is _STOPPING:
+                if self.state is STOPPING:
                     return None
                 continue
             replanned = self.replan
             self.replan = False
-            self.enter(_WAITING)
+            self.enter(WAITING)
             interval, schedule = self.interval, self.options.schedule
             if interval is not None:
                 due = scheduled + interval
@@ -264,7 +256,7 @@ class Cadence(WallClockWaits):
                     self.exhausted = True  # the schedule has no more times
                     return None
                 due = primitives.current_time()
-            if self.state is _STOPPING:
+            if self.state is STOPPING:
                 return None
             if not (self.replan or self.paused):
                 exclusive = self.exclusive
@@ -274,7 +266,7 @@ class Cadence(WallClockWaits):
                 assert self.last_target is not None
                 if await exclusive.claim(self.last_target.astimezone(_UTC)):
                     return due
-                if self.state is _STOPPING:
+                if self.state is STOPPING:
                     return None
 
     async def _wait_paused(self, scheduled: float, primitives: _backend.Primitives) -> float:
@@ -286,7 +278,7 @@ class Cadence(WallClockWaits):
         self.enter(_S.PAUSED)
         self.next_deadline = None
         self.next_target = None
-        while self.paused and self.state is not _STOPPING:
+        while self.paused and self.state is not STOPPING:
             # In long steps rather than forever: a virtual clock jumps to the next timer.
             await primitives.sleep_until(primitives.current_time() + _PAUSE_STEP, self)
         interval = self.interval

@@ -21,7 +21,7 @@ from ._attempts import utc_from_timestamp
 from ._cadence import Cadence
 from ._cancellation import call_shielded, cancellation_requested
 from ._outcome import EndReason, LoopEnd
-from ._state import LoopState
+from ._state import STOPPING, LoopState
 
 if TYPE_CHECKING:
     from ._loop import Loop
@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("anytasks")
 
 _S = LoopState
-# Typed as the enum, not as its literal member: the state changes under the runner's feet
-# while it awaits, which narrowing on a literal would hide from the type checkers.
-_STOPPING: LoopState = LoopState.STOPPING
 
 
 class Ending(Cadence):
@@ -79,7 +76,7 @@ class Ending(Cadence):
             reason = EndReason.CANCELLED
         elif self.current_loop == self.count or self.exhausted:
             reason = EndReason.COMPLETED
-        elif self.state is _STOPPING:
+        elif self.state is STOPPING:
             reason = EndReason.STOPPED
         else:
             # Neither its count nor its schedule ended it: a KeyboardInterrupt or SystemExit

@@ -13,15 +13,12 @@ from typing import TYPE_CHECKING
 
 from . import _backend
 from ._attempts import Attempts
-from ._state import LoopState
+from ._state import STOPPING, LoopState
 
 if TYPE_CHECKING:
     from ._options import LoopOptions
     from ._schedules import Schedule
 
-# Typed as the enum, not as its literal member: the state changes under the loop's feet while
-# it awaits, which narrowing on a literal would hide from the type checkers.
-_STOPPING: LoopState = LoopState.STOPPING
 # Wall-clock waits re-read the wall clock this often, so that a clock change or a suspended
 # machine delays a run by at most this much.
 _WALL_CLOCK_RECHECK = 60.0
@@ -75,7 +72,7 @@ class WallClockWaits(Attempts):
             if self.jitter:
                 start = jittered(slot, schedule.next_after(slot), self.jitter, self.random)
             self.next_target = start
-            while not (self.replan or self.paused or self.state is _STOPPING):
+            while not (self.replan or self.paused or self.state is STOPPING):
                 now = _backend.wall_now()
                 remaining = (start - now).total_seconds()
                 if remaining <= 0:
