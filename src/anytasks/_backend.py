@@ -152,6 +152,7 @@ def _asyncio_checkpoint() -> Generator[None, None, None]:
 async def _asyncio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
     event_loop = _get_running_loop()
     waiter = _Waiter(loop=event_loop)
+    waiter.task = _current_task(event_loop)
     timer = event_loop.call_at(deadline, waiter)
     # The waiter is its own wake callable: no closure per wait (a function and a cell,
     # GC-tracked, alive for the whole interval in every idle loop).
@@ -167,42 +168,56 @@ async def _asyncio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
         # Woken early. A timer that has fired needs no cancel, which on asyncio is a few
         # Python calls at every wake; one that is about to fire finds its waiter done.
         timer.cancel()
-    # AnyIO does not cancel a task whose future is already done, and leaves the
-    # cancellation for its next checkpoint; so a cancel() in the very tick the timer
-    # fired would let one more body begin. AnyIO's own sleep raises here instead.
-    await _checkpoint_if_cancelled()
 
 
 # Set by _bind_asyncio(), the first time a loop runs on asyncio (which is imported by then).
 _Waiter: Any = None
 _get_running_loop: Callable[[], asyncio.AbstractEventLoop]
-_checkpoint_if_cancelled: Callable[[], Awaitable[None]]
+_current_task: Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None]
 _asyncio_effective_deadline: Callable[[], float]
 
 
 def _bind_asyncio() -> None:
-    global _Waiter, _get_running_loop, _checkpoint_if_cancelled, _asyncio_effective_deadline
+    global _Waiter, _get_running_loop, _current_task, _asyncio_effective_deadline
     import asyncio
 
-    class Waiter(asyncio.Future[None]):
-        """A future that a call resolves, unless it is done already."""
+    future_done = cast(
+        "Callable[[asyncio.Future[Any]], bool]",
+        asyncio.Future.done,  # pyright: ignore[reportUnknownMemberType]
+    )
 
-        __slots__ = ()
+    class Waiter(asyncio.Future[None]):
+        """A future that a call resolves, unless it is done already; the wait's timer and wake.
+
+        It tells AnyIO that it is done only once its task has resumed. AnyIO cancels a
+        task only while the future it waits on is not done: a cancellation that lands between
+        the timer firing and the task resuming was left for the task's next checkpoint, by
+        when the loop had begun one more body (``tests/test_lifecycle_fuzz.py``,
+        ``timer_tick``). So cancelled, the task resumes with the ``CancelledError`` instead.
+        That costs nothing per wake, where asking AnyIO whether a cancellation is pending
+        after each wait was a tenth of an idle loop's CPU (benchmarks/RESULTS.md, W2).
+        """
+
+        __slots__ = ("task",)
+
+        task: asyncio.Task[Any] | None
 
         def __call__(self) -> None:
-            if not self.done():
+            if not future_done(self):
                 self.set_result(None)
 
+        def done(self) -> bool:
+            return future_done(self) and getattr(self.task, "_fut_waiter", None) is not self
+
     _get_running_loop = asyncio.get_running_loop
+    _current_task = asyncio.current_task
     try:
-        # What anyio.lowlevel.checkpoint_if_cancelled() calls on asyncio, without looking the
-        # backend up first: about a tenth of the CPU of each wake of an idle loop (W2).
+        # What anyio.current_effective_deadline() calls on asyncio, without looking the
+        # backend up first.
         from anyio._backends._asyncio import AsyncIOBackend
 
-        _checkpoint_if_cancelled = AsyncIOBackend.checkpoint_if_cancelled
         _asyncio_effective_deadline = AsyncIOBackend.current_effective_deadline
     except (ImportError, AttributeError):
-        _checkpoint_if_cancelled = anyio.lowlevel.checkpoint_if_cancelled
         _asyncio_effective_deadline = anyio.current_effective_deadline
     _Waiter = Waiter
 
