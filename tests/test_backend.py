@@ -15,6 +15,9 @@ pytestmark = pytest.mark.anyio
 
 
 class Sleeper:
+    # No scope known: the asyncio wait asks AnyIO whether a cancellation is pending.
+    wait_scope: object = None
+
     def __init__(self) -> None:
         self.wake: Callable[[], None] | None = None
 
@@ -107,3 +110,34 @@ def test_outside_any_event_loop_the_portable_functions_are_used() -> None:
     assert bind_primitives() is _PORTABLE
     assert _PORTABLE.current_time is anyio.current_time
     assert _PORTABLE.checkpoint is anyio.lowlevel.checkpoint
+
+
+@pytest.mark.virtual_time
+@pytest.mark.parametrize("anyio_backend", ["asyncio"], indirect=True)
+async def test_a_loop_whose_timer_fired_is_not_blocked_to_wait_all_tasks_blocked() -> None:
+    # The wait's future reports done as soon as its timer fired: AnyIO's
+    # wait_all_tasks_blocked() must not take the loop for blocked before its body runs.
+    import anytasks
+
+    bodies: list[float] = []
+
+    @anytasks.loop(seconds=1)
+    async def tick() -> None:
+        bodies.append(anyio.current_time())
+        await anyio.sleep(0.95)  # ends at 0.95; the next iteration is due at 1.0
+
+    async def busy() -> None:
+        for _ in range(3):  # not blocked at the first look: wait_all_tasks_blocked sleeps
+            await asyncio.sleep(0)
+
+    async with anytasks.background():
+        tick.start()
+        await anyio.sleep(0.9)
+        background = asyncio.get_running_loop().create_task(busy())
+        await anyio.wait_all_tasks_blocked()
+        seen = list(bodies)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        await background
+        tick.cancel()
+    assert seen == bodies == [0.0, 1.0]

@@ -40,6 +40,11 @@ class Wakeable(Protocol):
 
     wake: Callable[[], None] | None
 
+    @property
+    def wait_scope(self) -> Any:
+        """The innermost AnyIO cancel scope of the task while it waits, if known; else None."""
+        ...
+
 
 class Primitives(NamedTuple):
     current_time: Callable[[], float]
@@ -152,7 +157,6 @@ def _asyncio_checkpoint() -> Generator[None, None, None]:
 async def _asyncio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
     event_loop = _get_running_loop()
     waiter = _Waiter(loop=event_loop)
-    waiter.task = _current_task(event_loop)
     timer = event_loop.call_at(deadline, waiter)
     # The waiter is its own wake callable: no closure per wait (a function and a cell,
     # GC-tracked, alive for the whole interval in every idle loop).
@@ -168,56 +172,59 @@ async def _asyncio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
         # Woken early. A timer that has fired needs no cancel, which on asyncio is a few
         # Python calls at every wake; one that is about to fire finds its waiter done.
         timer.cancel()
+    # AnyIO does not cancel a task whose future is already done, and leaves the
+    # cancellation for its next checkpoint; so a cancel() in the very tick the timer
+    # fired would let one more body begin. AnyIO's own sleep raises here instead.
+    scope = sleeper.wait_scope if _walk_scopes else None
+    if scope is None:
+        await _checkpoint_if_cancelled()
+        return
+    # What checkpoint_if_cancelled() does, from the scope the sleeper knows to be the
+    # task's innermost, rather than from AnyIO's per-task state (a task lookup and a
+    # weak-key lookup): at every wake of every idle loop (benchmarks/RESULTS.md, W2).
+    while scope is not None:
+        if scope.cancel_called:
+            await _checkpoint_if_cancelled()  # which delivers the cancellation
+            return
+        if scope.shield:
+            return
+        scope = scope._parent_scope
 
 
 # Set by _bind_asyncio(), the first time a loop runs on asyncio (which is imported by then).
 _Waiter: Any = None
 _get_running_loop: Callable[[], asyncio.AbstractEventLoop]
-_current_task: Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None]
+_checkpoint_if_cancelled: Callable[[], Awaitable[None]]
 _asyncio_effective_deadline: Callable[[], float]
+# Whether AnyIO's asyncio cancel scopes link to their parents as this module expects.
+_walk_scopes = False
 
 
 def _bind_asyncio() -> None:
-    global _Waiter, _get_running_loop, _current_task, _asyncio_effective_deadline
+    global _Waiter, _get_running_loop, _checkpoint_if_cancelled, _asyncio_effective_deadline
+    global _walk_scopes
     import asyncio
 
-    future_done = cast(
-        "Callable[[asyncio.Future[Any]], bool]",
-        asyncio.Future.done,  # pyright: ignore[reportUnknownMemberType]
-    )
-
     class Waiter(asyncio.Future[None]):
-        """A future that a call resolves, unless it is done already; the wait's timer and wake.
+        """A future that a call resolves, unless it is done already."""
 
-        It tells AnyIO that it is done only once its task has resumed. AnyIO cancels a
-        task only while the future it waits on is not done: a cancellation that lands between
-        the timer firing and the task resuming was left for the task's next checkpoint, by
-        when the loop had begun one more body (``tests/test_lifecycle_fuzz.py``,
-        ``timer_tick``). So cancelled, the task resumes with the ``CancelledError`` instead.
-        That costs nothing per wake, where asking AnyIO whether a cancellation is pending
-        after each wait was a tenth of an idle loop's CPU (benchmarks/RESULTS.md, W2).
-        """
-
-        __slots__ = ("task",)
-
-        task: asyncio.Task[Any] | None
+        __slots__ = ()
 
         def __call__(self) -> None:
-            if not future_done(self):
+            if not self.done():
                 self.set_result(None)
 
-        def done(self) -> bool:
-            return future_done(self) and getattr(self.task, "_fut_waiter", None) is not self
-
     _get_running_loop = asyncio.get_running_loop
-    _current_task = asyncio.current_task
     try:
-        # What anyio.current_effective_deadline() calls on asyncio, without looking the
-        # backend up first.
-        from anyio._backends._asyncio import AsyncIOBackend
+        # What anyio.lowlevel.checkpoint_if_cancelled() and current_effective_deadline() call
+        # on asyncio, without looking the backend up first.
+        from anyio._backends._asyncio import AsyncIOBackend, CancelScope
 
+        _checkpoint_if_cancelled = AsyncIOBackend.checkpoint_if_cancelled
         _asyncio_effective_deadline = AsyncIOBackend.current_effective_deadline
+        _walk_scopes = hasattr(CancelScope(), "_parent_scope")
     except (ImportError, AttributeError):
+        _checkpoint_if_cancelled = anyio.lowlevel.checkpoint_if_cancelled
         _asyncio_effective_deadline = anyio.current_effective_deadline
     _Waiter = Waiter
 

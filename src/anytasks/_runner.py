@@ -146,6 +146,12 @@ class Runner(Ending):
             return None
         return utc_from_timestamp(self.wall_offset + deadline)
 
+    @property
+    def wait_scope(self) -> anyio.CancelScope | None:
+        """The innermost cancel scope of the run's task while it waits: its own, except under a
+        lease, whose keeper's task group is in between."""
+        return self.scope if self.exclusive is None else None
+
     def note_skipped(self, count: int, reason: SkipReason, *, report: bool = True) -> None:
         self.skipped += count
         if count and report and _events.listening:

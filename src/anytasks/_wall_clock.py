@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import _backend
 from ._attempts import Attempts
@@ -42,6 +42,11 @@ class WallClockWaits(Attempts):
     # included), and the time the last one was due at.
     next_target: datetime.datetime | None
     last_target: datetime.datetime | None
+
+    @property
+    def wait_scope(self) -> Any:
+        """The innermost AnyIO cancel scope of the waiting task, if known (see the Runner's)."""
+        return None
 
     def _plan_next_wall_time(self) -> None:
         """Record, for next_iteration, which wall-clock time follows the one running now."""
