@@ -276,16 +276,42 @@ def test_start_outside_any_event_loop_is_an_error() -> None:
     assert not body.is_running()
 
 
+def _start_cancelled_before_its_first_step() -> anytasks.Loop[[], None]:
+    @anytasks.loop(seconds=1)
+    async def body() -> None:
+        pass
+
+    task = body.start()
+    assert task is not None
+    task.cancel()  # before its first step: only the done callback ends the loop
+    return body
+
+
+@pytest.mark.parametrize("event_loop_kind", ["asyncio", "uvloop"])
 def test_fallback_tasks_of_two_threads_end_their_loops_at_the_same_time(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, event_loop_kind: str
 ) -> None:
     # The done callback of a start() task cancelled before its first step is what ends its
     # loop. Thread A's callback is held mid-way while thread B's runs: each must run in a
     # context of its own (one context cannot be entered by two threads at once; a shared
     # empty one left B's loop running forever).
     import threading
+    from collections.abc import Coroutine
+    from typing import Any
 
     from anytasks._runner import Runner
+
+    new_event_loop = asyncio.new_event_loop
+    if event_loop_kind == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        new_event_loop = uvloop.new_event_loop
+
+    def run(main: Coroutine[Any, Any, None]) -> None:
+        event_loop = new_event_loop()
+        try:
+            event_loop.run_until_complete(main)
+        finally:
+            event_loop.close()
 
     a_inside, b_done = threading.Event(), threading.Event()
     forget_unstarted = Runner.forget_unstarted
@@ -300,13 +326,7 @@ def test_fallback_tasks_of_two_threads_end_their_loops_at_the_same_time(
     seen: dict[str, object] = {}
 
     async def in_a() -> None:
-        @anytasks.loop(seconds=1)
-        async def body() -> None:
-            pass
-
-        task = body.start()
-        assert task is not None
-        task.cancel()  # before its first step: only the done callback ends the loop
+        body = _start_cancelled_before_its_first_step()
         await body.join()
         seen["a running"] = body.is_running()
 
@@ -316,23 +336,16 @@ def test_fallback_tasks_of_two_threads_end_their_loops_at_the_same_time(
             lambda _, context: errors.append(context.get("exception"))
         )
         assert a_inside.wait(5)
-
-        @anytasks.loop(seconds=1)
-        async def job() -> None:
-            pass
-
-        task = job.start()
-        assert task is not None
-        task.cancel()  # before its first step: only the done callback ends the loop
+        body = _start_cancelled_before_its_first_step()
         for _ in range(5):
             await asyncio.sleep(0)
-        seen["b running"] = job.is_running()
+        seen["b running"] = body.is_running()
         seen["b errors"] = errors
         b_done.set()
 
     threads = [
-        threading.Thread(target=asyncio.run, args=(in_a(),), name="A"),
-        threading.Thread(target=asyncio.run, args=(in_b(),), name="B"),
+        threading.Thread(target=run, args=(in_a(),), name="A"),
+        threading.Thread(target=run, args=(in_b(),), name="B"),
     ]
     for thread in threads:
         thread.start()
