@@ -88,8 +88,7 @@ class Cadence(WallClockWaits):
     last_began: float | datetime.datetime | None
     # Neither a timeout nor a lease: the iterations take the short path (unless listened to).
     plain: bool
-    # Whether slots missed while behind are planned (by overrun= and grace=) rather than all
-    # run back to back ("burst" with no grace).
+    # options.plans_missed, kept: read at every iteration that is behind.
     plans_missed: bool
     # The lease side of an exclusive loop's run.
     exclusive: Exclusive | None

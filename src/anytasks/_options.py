@@ -98,6 +98,12 @@ class LoopOptions:
             return self.overrun
         return "burst" if isinstance(self.schedule, Every) else "coalesce"
 
+    @property
+    def plans_missed(self) -> bool:
+        """Whether slots missed while behind are planned (by ``overrun`` and ``grace``) rather
+        than all run back to back (``"burst"`` with no grace)."""
+        return self.overrun_policy != "burst" or self.grace is not None
+
     def replace(self, **changes: Any) -> LoopOptions:
         """A copy with ``changes``, each checked as :func:`parse_options` checks it."""
         options = dataclasses.replace(self, **changes)

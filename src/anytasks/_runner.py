@@ -187,7 +187,7 @@ class Runner(Ending):
         self.options = options
         self.count = options.count
         # Read at every iteration that is behind (each iteration of a zero interval).
-        self.plans_missed = options.overrun_policy != "burst" or options.grace is not None
+        self.plans_missed = options.plans_missed
         self.jitter = options.jitter
         # Looked up only for the loops that draw (a backend lookup, at every start otherwise).
         draws = options.jitter or options.exclusive is not None

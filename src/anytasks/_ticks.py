@@ -99,7 +99,7 @@ class _Ticker(Cadence):
         schedule = options.schedule
         self.interval = schedule.interval if isinstance(schedule, Every) else None
         self.count = options.count
-        self.plans_missed = options.overrun_policy != "burst" or options.grace is not None
+        self.plans_missed = options.plans_missed
         self.jitter = options.jitter
         self.random = options.random or _backend.default_random()
         self.current_loop = self.skipped = 0
