@@ -209,6 +209,17 @@ async def test_preview_of_an_exclusive_interval_loop_is_on_the_epoch_grid(key: s
     assert job.preview(3) == [at(10), at(20), at(30)]
 
 
+async def test_ticks_and_preview_of_an_exclusive_loop_agree(key: str) -> None:
+    # Both follow the grid the loop itself runs on: aligned to the Unix epoch, not counted from
+    # the start (the virtual clock starts at 12:00:00, so a grid from a start 3 s later would
+    # fall on 12:00:03, 12:00:13, ...).
+    await anyio.sleep(3)
+    job = replica("a", MemoryLease(key, ttl=3), [])
+    previewed = job.preview(3)
+    ticked = [tick.scheduled async for tick in job.ticks(count=3)]
+    assert previewed == ticked == [at(10), at(20), at(30)]
+
+
 def test_current_lease_outside_an_exclusive_body() -> None:
     with pytest.raises(RuntimeError, match=r"outside the body of a loop with exclusive="):
         anytasks.current_lease()

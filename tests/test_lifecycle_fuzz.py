@@ -28,6 +28,7 @@ import datetime
 import importlib.metadata
 import itertools
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -39,6 +40,7 @@ from anyio.abc import TaskStatus
 import anytasks
 import anytasks._backend
 import anytasks._retry
+import anytasks.testing
 from anytasks._backend import _PORTABLE
 from anytasks.testing import wall_now
 
@@ -58,6 +60,8 @@ BODY_HOLD = 15  # how long the body awaits in the "body" and "catch_up" states: 
 BACKOFF = 3  # the (fixed) backoff delay
 # The times of day change_interval(time=...) switches to, after the scenario began.
 TIMES_OF_DAY = (40, 50, 60)
+# How long the event loop is blocked ("late_wake") or the machine suspended ("suspended").
+STALL = 25
 COUNT = 3  # iterations per run
 UVLOOP_UNIT = 0.002
 # Each scenario is bounded, so that a hang fails in seconds rather than at pytest's timeout.
@@ -73,6 +77,8 @@ STATES = (
     "catch_up",  # the overrun first iteration has returned: the loop is behind schedule
     "waiting",  # the first iteration returned at once: the loop sleeps until the next one
     "timer_tick",  # the tick in which the wait's timer fires
+    "late_wake",  # the event loop was blocked past two slots while the loop waited (coalesce)
+    "suspended",  # the machine was suspended while the loop waited: the wall clock jumped
     "backoff",  # the first attempt raised a handled error: the loop sleeps before the retry
     "error_hook",  # the first iteration raised an unhandled error: the error hook awaits
     "after_loop",  # the run ended after COUNT iterations: after_loop awaits
@@ -110,6 +116,8 @@ def meaningless(state: str, control: str, caller: str, mode: str) -> str | None:
         return "nothing of a loop runs before it is started"
     if state == "timer_tick" and caller == "inside":
         return "no code of the loop runs in the tick where its timer fires"
+    if state in ("late_wake", "suspended") and caller == "inside":
+        return "no code of the loop runs while it waits"
     if state == "starting" and caller == "inside":
         return "nothing of the loop has run yet (the caller is the task that started it)"
     if state == "starting" and mode == "run":
@@ -139,6 +147,8 @@ class Case:
         return f"{self.state}-{self.control}-{self.caller}-{self.mode}"
 
     def unsupported_on(self, backend: str) -> str | None:
+        if self.state == "suspended" and backend == "asyncio+uvloop":
+            return "a suspend is simulated on virtual time only (anytasks.testing.suspend)"
         if self.mode == "fallback" and backend == "trio":
             return "Trio has no task without a parent: start() needs a host there"
         if self.state == "timer_tick" and backend != "asyncio":
@@ -325,7 +335,10 @@ class Scenario:
         self.loop = self._make_loop()
 
     def _make_loop(self) -> anytasks.Loop[[str], None]:
-        @anytasks.loop(seconds=INTERVAL * self.unit, count=COUNT)
+        # A late wake-up is a missed slot: coalesce runs once for the two that passed.
+        overrun = "coalesce" if self.case.state == "late_wake" else None
+
+        @anytasks.loop(seconds=INTERVAL * self.unit, count=COUNT, overrun=overrun)
         async def job(arg: str) -> None:
             await self._body(arg)
 
@@ -395,7 +408,7 @@ class Scenario:
         elif state == "catch_up":
             await anyio.sleep(BODY_HOLD * self.unit)
             await self._fire()
-        elif state in ("waiting", "timer_tick"):
+        elif state in ("waiting", "timer_tick", "late_wake", "suspended"):
             await self._fire()
             if state == "timer_tick":
                 # Let the controller set its timer before the loop sets the wait's, so that
@@ -425,6 +438,13 @@ class Scenario:
             with anyio.CancelScope(deadline=deadline):
                 self.armed.set()
                 await anyio.sleep_forever()
+        elif self.case.state == "late_wake":
+            if self.virtual:
+                anytasks.testing.jump(STALL * self.unit)
+            else:
+                time.sleep(STALL * self.unit)  # noqa: ASYNC251  (really block the event loop)
+        elif self.case.state == "suspended":
+            anytasks.testing.suspend(STALL * self.unit)
         await self.control()
 
     async def control(self) -> None:
@@ -638,13 +658,21 @@ class Scenario:
     def _check_new_schedule(self) -> None:
         """change_interval() took effect at the documented time (exact on virtual time)."""
         case = self.case
+        times = {event: t / self.unit for t, event in reversed(self.events)}
+        actual = tuple(times.get(body) for body in (A0, A1, A2))
+        if case.state in ("late_wake", "suspended") and case.control in ("start", "run"):
+            # Nothing changed the schedule: a late wake-up at STALL is a missed slot, and
+            # coalesce runs the latest (20) at once, then the grid goes on; a suspend leaves
+            # the grid of the event loop's clock as it was.
+            grid = (0, STALL, 30) if case.state == "late_wake" else (0, INTERVAL, 2 * INTERVAL)
+            if actual != grid:
+                self.problems.append(f"iterations at {actual}, expected at {grid}")
+            return
         if case.control not in ("interval", "time_of_day") or case.state in (
             "error_hook",
             "after_loop",
         ):
             return  # the run had no iteration left: the next run gets the new schedule
-        times = {event: t / self.unit for t, event in reversed(self.events)}
-        actual = tuple(times.get(body) for body in (A0, A1, A2))
         first = actual[0]
         control_time = times.get(expected_control(case.control))
         if first is None or control_time is None:
@@ -663,6 +691,9 @@ class Scenario:
             expected = (first, second, second + NEW_INTERVAL)
         elif case.state in ("not_started", "starting", "before_loop"):
             expected = TIMES_OF_DAY  # used from the first wait on
+        elif case.state == "suspended":
+            # The wall clock is STALL ahead of the event loop's since the control.
+            expected = (first, *(at - STALL for at in TIMES_OF_DAY[:2]))
         else:
             expected = (first, *TIMES_OF_DAY[:2])
         if actual != expected:

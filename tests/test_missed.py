@@ -19,9 +19,12 @@ from anytasks._missed import (
     check_grace,
     check_jitter,
     check_overrun,
+    draw,
+    interval_wake_is_late,
     jittered,
     plan_interval,
     plan_wall,
+    plan_woken_wall,
     stable_offset,
 )
 from anytasks._schedules import Schedule, every
@@ -412,3 +415,72 @@ def test_wall_and_interval_plans_agree_on_the_same_grid(
     wall = plan_wall(every(seconds=interval), last, now, overrun, grace_s)
     closed = plan_interval(0.0, float(interval), last_index, now_ms / 1000, overrun, grace_s)
     assert wall == WallPlan(EPOCH + datetime.timedelta(seconds=closed.due), closed.skipped)
+
+
+# -- wake-ups that come late -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrun", "grace", "woke", "plan"),
+    [
+        # Waited for 12:01 and woke at 12:01:30: before 12:02 came due, so on time, whatever
+        # the policy.
+        ("skip", None, 1.5, WallPlan(at(1), 0)),
+        ("coalesce", None, 1.5, WallPlan(at(1), 0)),
+        # ... unless grace says 30 s is too late (the next slot at or after now runs).
+        ("skip", 20.0, 1.5, WallPlan(at(2), 1)),
+        ("coalesce", 20.0, 1.5, WallPlan(at(2), 1)),
+        ("burst", 20.0, 1.5, WallPlan(at(2), 1)),
+        # Woke at 12:04:30: 12:02, 12:03 and 12:04 came due too.
+        ("skip", None, 4.5, WallPlan(at(5), 4)),
+        ("coalesce", None, 4.5, WallPlan(at(4), 3)),
+        ("burst", None, 4.5, WallPlan(at(1), 0)),
+        ("burst", 100.0, 4.5, WallPlan(at(3), 2)),
+        # Woke exactly as the next slot came due: that one is due now and runs.
+        ("skip", None, 2, WallPlan(at(2), 1)),
+    ],
+)
+def test_a_late_wake_is_a_missed_slot(
+    overrun: Overrun, grace: float | None, woke: float, plan: WallPlan
+) -> None:
+    assert plan_woken_wall(MINUTELY, at(1), at(1), at(woke), overrun, grace) == plan
+
+
+def test_a_wake_is_measured_against_grace_from_its_jittered_start() -> None:
+    # Jitter moved the start of the 12:01 run to 12:01:40; woken at 12:01:50, 10 s after it.
+    start = at(1) + datetime.timedelta(seconds=40)
+    assert plan_woken_wall(MINUTELY, at(1), start, at(1 + 50 / 60), "skip", 15.0) == WallPlan(
+        at(1), 0
+    )
+
+
+def test_the_last_slot_of_a_schedule_woken_late_runs() -> None:
+    # No later slot can come due: only grace makes its wake-up late.
+    ending = Until(at(1))
+    assert plan_woken_wall(ending, at(1), at(1), at(30), "skip", None) == WallPlan(at(1), 0)
+    assert plan_woken_wall(ending, at(1), at(1), at(30), "skip", 60.0) == WallPlan(None, 1)
+
+
+@pytest.mark.parametrize(
+    ("due", "start", "interval", "now", "grace", "late"),
+    [
+        (10.0, 10.0, 10.0, 10.001, None, False),  # the event loop's latency
+        (10.0, 10.0, 10.0, 19.999, None, False),
+        (10.0, 10.0, 10.0, 20.0, None, True),  # the next slot is due as well
+        (10.0, 10.0, 10.0, 15.0, 4.0, True),  # past grace
+        (10.0, 13.0, 10.0, 16.0, 4.0, False),  # grace counts from the jittered start
+        (10.0, 10.0, 0.0, 99.0, None, False),  # a zero interval is never behind
+    ],
+)
+def test_interval_wake_is_late(
+    due: float, start: float, interval: float, now: float, grace: float | None, late: bool
+) -> None:
+    assert interval_wake_is_late(due, start, interval, now, grace) is late
+
+
+@pytest.mark.parametrize("drawn", [-0.1, 1.0, 1.5, math.nan, math.inf, "0.5", None, True])
+def test_draws_outside_zero_to_one_are_refused(drawn: object) -> None:
+    with pytest.raises(ValueError, match=r"^`random` must return a float in \[0, 1\), but it"):
+        draw(lambda: drawn)  # type: ignore[arg-type, return-value]
+    assert draw(lambda: 0.0) == 0.0
+    assert draw(lambda: ALMOST_ONE) == ALMOST_ONE

@@ -34,6 +34,84 @@ def assert_close_to_real_now(value: datetime) -> None:
     assert abs(value - datetime.now(timezone.utc)) < timedelta(seconds=5)
 
 
+# Suspends and a blocked event loop, simulated
+
+
+async def test_suspend_moves_the_wall_clock_and_not_the_event_loop_clock() -> None:
+    await anyio.sleep(HOUR)
+    before = anyio.current_time()
+    anytasks.testing.suspend(70 * HOUR)
+    assert anyio.current_time() == before
+    assert wall_now() == START + timedelta(hours=71)
+    await anyio.sleep(HOUR)
+    assert anyio.current_time() == before + HOUR
+    assert wall_now() == START + timedelta(hours=72)
+
+
+async def test_jump_moves_both_clocks_and_wakes_sleepers_late() -> None:
+    woke: list[float] = []
+
+    async def sleeper() -> None:
+        await anyio.sleep(1)
+        woke.append(anyio.current_time())
+
+    start = anyio.current_time()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sleeper)
+        await anyio.sleep(0.25)
+        anytasks.testing.jump(3.5)
+        assert anyio.current_time() == start + 3.75
+    assert woke == [start + 3.75]  # due at 1, woken when the event loop looked again
+    assert wall_now() == START + timedelta(seconds=3.75)
+
+
+@pytest.mark.parametrize("simulate", ["suspend", "jump"])
+@pytest.mark.parametrize(
+    ("seconds", "error", "message"),
+    [
+        (-1, ValueError, r"^`seconds` must be a non-negative finite number, got -1$"),
+        (float("nan"), ValueError, r"^`seconds` must be a non-negative finite number, got nan$"),
+        (float("inf"), ValueError, r"^`seconds` must be a non-negative finite number, got inf$"),
+        ("1", TypeError, r"^`seconds` must be a number, not 'str'$"),
+        (True, TypeError, r"^`seconds` must be a number, not 'bool'$"),
+    ],
+)
+async def test_suspend_and_jump_check_seconds(
+    simulate: str, seconds: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        getattr(anytasks.testing, simulate)(seconds)
+    assert wall_now() == START
+
+
+@pytest.mark.parametrize("simulate", ["suspend", "jump"])
+@pytest.mark.parametrize(
+    ("backend", "options"),
+    [("asyncio", {}), ("trio", {}), ("trio", {"clock": trio.testing.MockClock()})],
+)
+def test_suspend_and_jump_need_virtual_time(
+    simulate: str, backend: str, options: dict[str, Any]
+) -> None:
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match=rf"anytasks.testing.{simulate}\(\) needs virtual"):
+            getattr(anytasks.testing, simulate)(1)
+
+    anyio.run(main, backend=backend, backend_options=options)
+    with pytest.raises(RuntimeError, match="needs virtual time"):
+        getattr(anytasks.testing, simulate)(1)
+
+
+def test_a_reused_trio_clock_forgets_the_last_runs_suspend() -> None:
+    clock = virtual_clock(START)
+
+    async def suspended() -> datetime:
+        anytasks.testing.suspend(HOUR)
+        return wall_now()
+
+    assert trio.run(suspended, clock=clock) == START + timedelta(hours=1)
+    assert trio.run(suspended, clock=clock) == START + timedelta(hours=1)
+
+
 # Virtual time on both backends
 
 

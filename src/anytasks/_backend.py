@@ -54,7 +54,7 @@ class Primitives(NamedTuple):
     sleep_until: Callable[[float, Wakeable], Awaitable[None]]
 
 
-def _trio_running() -> Any:
+def trio_running() -> Any:
     """The trio module if Trio runs the calling task, else None."""
     trio = sys.modules.get("trio")
     if trio is not None:
@@ -67,7 +67,7 @@ def _trio_running() -> Any:
 
 def bind_primitives() -> Primitives:
     """The primitives of the backend running the calling task."""
-    trio = _trio_running()
+    trio = trio_running()
     if trio is not None:
         return Primitives(trio.current_time, trio.lowlevel.checkpoint, _trio_sleep_until)
     event_loop = running_asyncio_loop()
@@ -80,7 +80,7 @@ def bind_primitives() -> Primitives:
 
 def current_asyncio_task() -> asyncio.Task[Any] | None:
     """The asyncio task running the caller, or ``None`` on Trio (guest mode included)."""
-    if _trio_running() is not None:
+    if trio_running() is not None:
         return None
     asyncio_module = sys.modules.get("asyncio")
     if asyncio_module is None:
@@ -98,7 +98,7 @@ def current_task_object() -> object:
     The native task object, not AnyIO's ``get_current_task().id``: holding it costs a
     reference, where holding the id costs an int (32 bytes) per running loop.
     """
-    trio = _trio_running()
+    trio = trio_running()
     if trio is not None:
         return trio.lowlevel.current_task()
     task = current_asyncio_task()
@@ -112,7 +112,7 @@ def cancelled_exc_class() -> type[BaseException]:
 
     Read where a run ends, once per loop: cancelling 10 000 idle loops did 20 000 lookups.
     """
-    trio = _trio_running()
+    trio = trio_running()
     if trio is not None:
         cancelled: type[BaseException] = trio.Cancelled
         return cancelled
@@ -124,7 +124,7 @@ def cancelled_exc_class() -> type[BaseException]:
 
 def current_effective_deadline() -> float:
     """What ``anyio.current_effective_deadline()`` returns, without its backend lookup."""
-    trio = _trio_running()
+    trio = trio_running()
     if trio is not None:
         deadline: float = trio.current_effective_deadline()
         return deadline
@@ -265,7 +265,7 @@ def wall_now() -> datetime.datetime:
     clock from :mod:`anytasks.testing`: then it is the virtual wall time, which starts at the
     clock's ``start`` and advances with the event loop's virtual time.
     """
-    trio = _trio_running()
+    trio = trio_running()
     if trio is not None:
         return _call_wall_hook(trio.lowlevel.current_clock())
     event_loop = running_asyncio_loop()
@@ -287,7 +287,7 @@ def default_random() -> Callable[[], float]:
     The virtual event loop and virtual clock carry a ``random.Random(0)``, so a test that
     jitters sees the same draws on every run; anywhere else, :func:`random.random`.
     """
-    trio = _trio_running()
+    trio = trio_running()
     owner: object = trio.lowlevel.current_clock() if trio is not None else running_asyncio_loop()
     draw: Callable[[], float] | None = getattr(owner, RANDOM_HOOK, None)
     if draw is not None:

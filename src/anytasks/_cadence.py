@@ -195,6 +195,17 @@ class Cadence(WallClockWaits):
                     if self.state is STOPPING:
                         return
                     if not (self.replan or self.paused):
+                        if self.plans_missed:
+                            # Only policies that drop slots care whether the wake was late.
+                            late = self._plan_late_wake(due, due, interval)
+                            if late is not None:
+                                due = late
+                                if due > current_time():
+                                    scheduled = due - interval
+                                    waited = await self._wait_for_next(scheduled)
+                                    if waited is None:
+                                        return
+                                    due = waited
                         scheduled = due
                         continue
                     scheduled = due - interval
@@ -215,6 +226,23 @@ class Cadence(WallClockWaits):
         self.note_skipped(plan.skipped, "missed")
         return plan.due
 
+    def _plan_late_wake(self, due: float, start: float, interval: float) -> float | None:
+        """After a wait for ``due`` (to start at ``start``) ended: None if it ended on time,
+        else the due time of the slot that the policy runs instead (perhaps still to come)."""
+        from ._missed import interval_wake_is_late, plan_interval
+
+        primitives = self.primitives
+        assert primitives is not None
+        now = primitives.current_time()
+        options = self.options
+        if not interval_wake_is_late(due, start, interval, now, options.grace):
+            return None
+        plan = plan_interval(
+            due - interval, interval, 0, now, options.overrun_policy, options.grace
+        )
+        self.note_skipped(plan.skipped, "missed")
+        return plan.due
+
     async def _wait_for_next(self, scheduled: float) -> float | None:
         """Wait for the next iteration; return its due time, or None if the run ends.
 
@@ -226,14 +254,18 @@ class Cadence(WallClockWaits):
         assert primitives is not None
         while True:
             if self.paused:
-                scheduled = await self._wait_paused(scheduled, primitives)
+                resumed = await self._wait_paused(scheduled, primitives)
+                if resumed is None:
+                    self.exhausted = True  # the schedule ended while the loop was paused
+                    return None
+                scheduled = resumed
                 if self.state is STOPPING:
                     return None
                 continue
             replanned = self.replan
             self.replan = False
             self.enter(WAITING)
-            interval, schedule = self.interval, self.options.schedule
+            interval = self.interval
             if interval is not None:
                 due = scheduled + interval
                 if replanned:
@@ -249,8 +281,16 @@ class Cadence(WallClockWaits):
                 self.next_deadline, self.next_slot = start, due
                 self.next_target = None
                 await primitives.sleep_until(start, self)
+                if self.plans_missed and not (self.replan or self.paused):
+                    late = self._plan_late_wake(due, start, interval)
+                    if late is not None and late > primitives.current_time():
+                        scheduled = late - interval  # dropped up to a slot still to come
+                        continue
+                    if late is not None:
+                        due = late
             else:
-                assert self.interval is None
+                schedule = self.options.wall_schedule
+                assert schedule is not None
                 if not await self._sleep_until_wall_time(schedule, primitives):
                     self.exhausted = True  # the schedule has no more times
                     return None
@@ -268,8 +308,11 @@ class Cadence(WallClockWaits):
                 if self.state is STOPPING:
                     return None
 
-    async def _wait_paused(self, scheduled: float, primitives: _backend.Primitives) -> float:
-        """Wait while paused; count the slots that came due meanwhile; return the last one.
+    async def _wait_paused(
+        self, scheduled: float, primitives: _backend.Primitives
+    ) -> float | None:
+        """Wait while paused; count the slots that came due meanwhile; return the last one, or
+        None if the schedule has ended meanwhile.
 
         The loop goes on on the same grid: the next iteration is the first slot after the
         resume.
@@ -287,13 +330,14 @@ class Cadence(WallClockWaits):
                 self.note_skipped(missed, "paused")
                 scheduled += missed * interval
             return scheduled
-        schedule = self.options.schedule
-        assert self.interval is None
+        schedule = self.options.wall_schedule
+        assert schedule is not None
         # Every slot that came due while paused is skipped; the next one runs.
         from ._missed import plan_wall
 
         plan = plan_wall(schedule, self.last_target, _backend.wall_now(), "skip", None)
         self.note_skipped(plan.skipped, "paused")
-        if plan.slot is not None:
-            self.last_target = plan.slot - _ONE_MICROSECOND
+        if plan.slot is None:
+            return None
+        self.last_target = plan.slot - _ONE_MICROSECOND
         return scheduled

@@ -28,6 +28,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from ._lease_context import CurrentLease, current
+from ._missed import draw
 from .lease._common import Grant, Lease, LeaseUnavailable
 
 logger = logging.getLogger("anytasks")
@@ -155,7 +156,7 @@ class Exclusive:
             held = self.grant
             if held is None:
                 # Standby: from ttl/6 to ttl/2, so that replicas spread out.
-                delay = self.poll * (0.5 + self.random())
+                delay = self.poll * (0.5 + draw(self.random))
             else:
                 # Holder: renew every ttl/3, and after a failed renewal once more before
                 # the grant runs out.

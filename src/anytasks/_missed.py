@@ -97,9 +97,7 @@ def plan_wall(
     """Choose the next slot of a wall-clock ``schedule`` to run, after the slot ``last``.
 
     Call it when choosing what to wait for, with ``now`` the time the previous iteration ended;
-    a wake-up that is late only by timer resolution runs the slot it woke for (re-planning then
-    would make ``"skip"`` drop it). After a wait that ended more than ``grace`` late (a suspend),
-    plan again with the same ``last``.
+    once that wait has ended, `plan_woken_wall` decides whether the wake-up was on time.
 
     The first slot (``last`` is ``None``) is the first at or after ``now``, so a loop started
     exactly on a slot runs it at once. After that the candidate is ``schedule.next_after(last)``;
@@ -133,7 +131,50 @@ def plan_wall(
     candidate = schedule.next_after(last)
     if candidate is None or candidate >= now:
         return WallPlan(candidate, 0)
+    return _plan_missed_wall(schedule, candidate, now, overrun, grace)
 
+
+def plan_woken_wall(
+    schedule: Schedule,
+    slot: datetime.datetime,
+    start: datetime.datetime,
+    now: datetime.datetime,
+    overrun: Overrun,
+    grace: float | None,
+) -> WallPlan:
+    """Decide what runs after a wait for ``slot`` (due to start at ``start``, jitter included)
+    ended at ``now``.
+
+    A wake-up is on time, and ``slot`` runs, unless it came late: after the next slot of the
+    schedule had come due too (the machine was suspended, or the event loop blocked), or, with
+    ``grace``, more than ``grace`` seconds after ``start``. A late ``slot`` is a missed slot like
+    any other, and ``overrun`` and ``grace`` choose what runs, as `plan_wall` does: ``"coalesce"``
+    runs once for every slot that passed, ``"skip"`` none of them (the returned slot is then in
+    the future: wait for it), ``"burst"`` each. A wake-up late only by the event loop's latency
+    (less than a slot) runs its slot, so ``"skip"`` does not drop a slot for being a millisecond
+    late.
+
+    Example::
+
+        # A daily 09:00 loop waiting for Tuesday's run wakes on Thursday at 10:00: one run.
+        plan_woken_wall(daily(time(9)), tuesday_9, tuesday_9, thursday_10, "coalesce", None)
+        # WallPlan(slot=<Thursday 09:00>, skipped=2)
+    """
+    following = schedule.next_after(slot)
+    late = following is not None and following <= now
+    if not late and (grace is None or (now - start).total_seconds() <= grace):
+        return WallPlan(slot, 0)
+    return _plan_missed_wall(schedule, slot, now, overrun, grace)
+
+
+def _plan_missed_wall(
+    schedule: Schedule,
+    candidate: datetime.datetime,
+    now: datetime.datetime,
+    overrun: Overrun,
+    grace: float | None,
+) -> WallPlan:
+    """`plan_wall` for a ``candidate`` slot before ``now``."""
     if overrun == "burst":
         if grace is None:
             return WallPlan(candidate, 0)
@@ -257,6 +298,22 @@ def plan_interval(
     return IntervalPlan(index, anchor + index * interval, index - candidate)
 
 
+def interval_wake_is_late(
+    due: float, start: float, interval: float, now: float, grace: float | None
+) -> bool:
+    """Whether a wait for the interval slot ``due`` (to start at ``start``, jitter included)
+    that ended at ``now`` ended late: the next slot had come due too, or, with ``grace``, more
+    than ``grace`` seconds had passed since ``start``.
+
+    A late slot is missed: ``plan_interval(due - interval, interval, 0, now, ...)`` then says
+    what runs, as for a body that ran long. A wake-up late by less than a slot (the event
+    loop's latency) is on time, so ``"skip"`` does not drop a slot for being a millisecond late.
+    """
+    if interval <= 0:
+        return False  # a zero interval has no later slot: it is never behind
+    return now >= due + interval or (grace is not None and now - start > grace)
+
+
 def _first_at_or_after(anchor: float, interval: float, moment: float) -> int:
     """The smallest index whose due time ``anchor + index * interval`` is not before ``moment``."""
     index = math.ceil((moment - anchor) / interval)
@@ -300,7 +357,7 @@ def jittered(
 
         jittered(100.0, 110.0, jitter=30.0, random=lambda: 0.5)  # 105.0
     """
-    fraction = random()
+    fraction = draw(random)
     if isinstance(due, datetime.datetime):
         assert next_due is None or isinstance(next_due, datetime.datetime)
         end = due + _seconds(jitter)
@@ -319,6 +376,22 @@ def jittered(
     if moment >= stop > due:
         moment = max(due, math.nextafter(stop, -math.inf))
     return moment
+
+
+def draw(random: Callable[[], float]) -> float:
+    """Call ``random`` (a loop's ``random=``) and return what it drew, checked.
+
+    :raises ValueError: if the draw is not a number in ``[0, 1)`` (a negative one would start a
+        run before its slot, and NaN would make a wait that never ends).
+    """
+    fraction = random()
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not 0 <= fraction < 1  # NaN too
+    ):
+        raise ValueError(f"`random` must return a float in [0, 1), but it returned {fraction!r}")
+    return fraction
 
 
 def stable_offset(key: str, jitter: float) -> float:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, final
 
 from ._cron import cron
 from ._schedule import normalize_times
-from ._schedules import Every, Schedule, daily, every
+from ._schedules import Checked, Every, Schedule, WallClock, daily, every
 
 if TYPE_CHECKING:
     from ._missed import Overrun
@@ -90,6 +90,22 @@ class LoopOptions:
     max_retries: int | None = None
     # The lease that makes each slot run on one replica only (see _exclusive).
     exclusive: Lease | None = None
+    # Derived in __post_init__: the wall-clock schedule the loop follows, or None for an
+    # interval on the event loop's monotonic clock.
+    wall_schedule: Schedule | None = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        schedule = self.schedule
+        wall: Schedule | None
+        if isinstance(schedule, Every):
+            # An exclusive loop follows the wall clock, so that replicas agree on its slots:
+            # an interval on the grid aligned to the Unix epoch (Every.next_after).
+            wall = schedule if self.exclusive is not None else None
+        elif isinstance(schedule, WallClock):
+            wall = schedule
+        else:
+            wall = Checked(schedule)
+        object.__setattr__(self, "wall_schedule", wall)
 
     @property
     def overrun_policy(self) -> Overrun:
@@ -111,8 +127,9 @@ class LoopOptions:
         return options
 
 
-def parse_options(keywords: dict[str, Any]) -> LoopOptions:
-    """Check the keywords of ``@loop(...)`` and turn them into :class:`LoopOptions`.
+def parse_options(keywords: dict[str, Any], where: str = "@loop()") -> LoopOptions:
+    """Check the keywords of ``@loop(...)`` (or of ``where``, which errors name) and turn them
+    into :class:`LoopOptions`.
 
     :raises TypeError: for an unknown keyword, a value of the wrong type, or two forms of
         schedule at once.
@@ -120,7 +137,7 @@ def parse_options(keywords: dict[str, Any]) -> LoopOptions:
     """
     unknown = sorted(set(keywords) - _SCHEDULE_KEYS - _COMMON_KEYS)
     if unknown:
-        raise TypeError(f"@loop() got an unexpected keyword argument {unknown[0]!r}")
+        raise TypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}")
     # In the order given, so that an error names the forms as the caller wrote them.
     common = {key: value for key, value in keywords.items() if key in _COMMON_KEYS}
     forms = {key: value for key, value in keywords.items() if key in _SCHEDULE_KEYS}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from ._options import AnySchedule
+from ._options import LoopOptions
 from ._schedules import Every
 
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
@@ -12,31 +12,34 @@ _UTC = datetime.timezone.utc
 
 
 def preview(
-    schedule: AnySchedule,
+    options: LoopOptions,
     n: int,
     *,
     now: datetime.datetime,
     next_due: datetime.datetime | None,
     next_slot: datetime.datetime | None = None,
-    aligned: bool = False,
 ) -> list[datetime.datetime]:
-    """The next ``n`` run times of ``schedule`` (aware UTC), the first being ``next_due``.
+    """The next ``n`` run times of a loop with ``options`` (aware UTC), the first being
+    ``next_due``.
 
     ``next_slot`` is the grid's time of ``next_due`` when jitter moved it: later runs follow
     the grid, not the draw. For an interval without a known next due time, the first run is
-    ``now`` (a loop runs at once when started); for a wall-clock schedule, its first time at
-    or after ``now``. ``aligned``: an interval on the grid aligned to the Unix epoch, as an
-    exclusive loop runs it.
+    ``now`` (a loop runs at once when started); for a wall-clock schedule (an exclusive loop's
+    interval included: LoopOptions.wall_schedule), its first time at or after ``now``.
     """
     times: list[datetime.datetime] = []
-    if isinstance(schedule, Every) and not aligned:
-        step = datetime.timedelta(seconds=schedule.interval)
+    schedule = options.wall_schedule
+    if schedule is None:
+        assert isinstance(options.schedule, Every)
+        interval = options.schedule.interval
         first = next_due if next_due is not None else now
         moment = next_slot if next_slot is not None else first
         for index in range(n):
             times.append((first if index == 0 else moment).astimezone(_UTC))
             try:
-                moment += step
+                # Made here: an interval that @loop accepts (hours=1e12) may be past what a
+                # timedelta holds, and then no second run fits before datetime.max either.
+                moment += datetime.timedelta(seconds=interval)
             except OverflowError:
                 break
         return times

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("anytasks")
 
 _S = LoopState
+_ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 
 
 def in_own_run(run: Runner) -> bool:
@@ -173,11 +174,17 @@ class Runner(Ending):
 
     def pause(self) -> None:
         self.paused = True
+        if self.state is _S.WAITING:
+            # Paused at once; a body or a retry in progress finishes first.
+            self.enter(_S.PAUSED)
+            self.next_deadline = self.next_target = None
         if self.wake is not None:
             self.wake()
 
     def resume(self) -> None:
         self.paused = False
+        if self.state is _S.PAUSED:
+            self.enter(_S.WAITING)
         if self.wake is not None:
             self.wake()
 
@@ -196,15 +203,20 @@ class Runner(Ending):
         self.on_timeout = options.on_timeout
         self.max_retries = options.max_retries
         schedule = options.schedule
-        # An exclusive loop follows the wall clock, so that replicas agree on its slots:
-        # an interval on the grid aligned to the Unix epoch (Every.next_after).
-        exclusive = options.exclusive is not None
+        # None for a wall-clock schedule, and for an exclusive loop's interval, which follows
+        # the wall clock (LoopOptions.wall_schedule).
         self.interval = (
-            schedule.interval if isinstance(schedule, Every) and not exclusive else None
+            schedule.interval
+            if options.wall_schedule is None and isinstance(schedule, Every)
+            else None
         )
-        self.plain = options.timeout is None and not exclusive
+        self.plain = options.timeout is None and options.exclusive is None
         if schedule_changed:
             self.replan = True
+            if self.interval is None:
+                # A new wall-clock schedule plans from the change: its times that passed before
+                # are not missed slots (the old schedule's last slot says nothing about them).
+                self.last_target = _backend.wall_now() - _ONE_MICROSECOND
             if self.wake is not None:
                 self.wake()
 
@@ -290,6 +302,8 @@ class Runner(Ending):
         self.exhausted = False
         self.exclusive = None
         self.failure = None
+        # A run starts unpaused, a restarted one too.
+        self.paused = False
         if _events.listening:
             _events.emit(_events.LoopStarted(self.loop))
 

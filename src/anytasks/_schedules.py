@@ -61,6 +61,27 @@ def require_aware(after: datetime.datetime) -> None:
         raise ValueError(f"`after` must be an aware datetime, got {after!r}")
 
 
+def check_run(schedule: object, after: datetime.datetime, run: object) -> datetime.datetime | None:
+    """Return ``run``, what ``schedule.next_after(after)`` returned, if it keeps the protocol.
+
+    :raises TypeError: if it is neither ``None`` nor an aware datetime
+    :raises ValueError: if it is not after ``after`` (the loop would run one slot for ever)
+    """
+    if run is None:
+        return None
+    if not isinstance(run, datetime.datetime) or run.utcoffset() is None:
+        raise TypeError(
+            f"schedule {schedule!r}: next_after() must return an aware datetime or None, "
+            f"but it returned {run!r}"
+        )
+    if run <= after:
+        raise ValueError(
+            f"schedule {schedule!r}: next_after({after.isoformat()}) returned "
+            f"{run.isoformat()}, which is not after it"
+        )
+    return run
+
+
 class WallClock(Frozen):
     """``|`` for wall-clock schedules; user objects take part through ``__ror__``."""
 
@@ -307,8 +328,36 @@ class AnyOf(WallClock):
         :raises ValueError: if ``after`` is naive
         """
         require_aware(after)
-        runs = [run for part in self._schedules if (run := part.next_after(after)) is not None]
+        runs: list[datetime.datetime] = []
+        for part in self._schedules:
+            run = part.next_after(after)
+            if not isinstance(part, WallClock):
+                # A part of the user's own could return anything: say which part did.
+                run = check_run(part, after, run)
+            if run is not None:
+                runs.append(run)
         return min(runs).astimezone(_UTC) if runs else None
 
     def __repr__(self) -> str:
         return " | ".join(map(repr, self._schedules))
+
+
+@final
+class Checked(WallClock):
+    """A schedule of the user's own, as a loop follows it: each answer is checked
+    (`check_run`), so that a wrong one names the schedule rather than failing somewhere in
+    the loop's arithmetic."""
+
+    __slots__ = ("_schedule",)
+
+    def __init__(self, schedule: Schedule) -> None:
+        self._schedule = schedule
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self._schedule,)
+
+    def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
+        return check_run(self._schedule, after, self._schedule.next_after(after))
+
+    def __repr__(self) -> str:
+        return repr(self._schedule)

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast, overload
 
+from ._attempts import utc_from_timestamp
 from ._backend import wall_now
 from ._hooks import Hooks
 from ._options import AnySchedule, LoopOptions, parse_schedule
@@ -129,18 +130,8 @@ class Settings(Hooks):
         next_slot = None
         next_due = run.next_iteration() if run is not None else None
         if run is not None and run.next_slot is not None and next_due is not None:
-            next_slot = datetime.datetime.fromtimestamp(
-                run.wall_offset + run.next_slot, datetime.timezone.utc
-            )
-        options = self._options
-        return preview(
-            options.schedule,
-            n,
-            now=wall_now(),
-            next_due=next_due,
-            next_slot=next_slot,
-            aligned=options.exclusive is not None,
-        )
+            next_slot = utc_from_timestamp(run.wall_offset + run.next_slot)
+        return preview(self._options, n, now=wall_now(), next_due=next_due, next_slot=next_slot)
 
     def ticks(self, *, count: int | None = None) -> Ticks:
         """Iterate over this loop's schedule inline, as :func:`~anytasks.ticks` does.

@@ -97,7 +97,9 @@ class _Ticker(Cadence):
         self.options = options
         self.state = LoopState.RUNNING
         schedule = options.schedule
-        self.interval = schedule.interval if isinstance(schedule, Every) else None
+        # The grid the loop itself would follow: an exclusive loop's is aligned to the epoch.
+        wall = options.wall_schedule
+        self.interval = schedule.interval if wall is None and isinstance(schedule, Every) else None
         self.count = options.count
         self.plans_missed = options.plans_missed
         self.jitter = options.jitter
@@ -200,4 +202,4 @@ def ticks(**keywords: Any) -> Ticks:
     ):
         if unknown in keywords:
             raise TypeError(f"ticks() got an unexpected keyword argument {unknown!r}")
-    return Ticks(parse_options(keywords))
+    return Ticks(parse_options(keywords, where="ticks()"))

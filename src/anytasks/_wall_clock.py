@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 # Wall-clock waits re-read the wall clock this often, so that a clock change or a suspended
 # machine delays a run by at most this much.
 _WALL_CLOCK_RECHECK = 60.0
+_ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 
 
 class WallClockWaits(Attempts):
@@ -50,8 +51,8 @@ class WallClockWaits(Attempts):
 
     def _plan_next_wall_time(self) -> None:
         """Record, for next_iteration, which wall-clock time follows the one running now."""
-        schedule = self.options.schedule
-        assert self.interval is None
+        schedule = self.options.wall_schedule
+        assert schedule is not None
         now = _backend.wall_now()
         after = now if self.last_target is None else max(now, self.last_target)
         self.next_target = schedule.next_after(after)
@@ -61,13 +62,12 @@ class WallClockWaits(Attempts):
     ) -> bool:
         """Wait for the next slot of ``schedule``; False if it has none; returns early on
         change_interval(), pause() or stop()."""
-        from ._missed import jittered, plan_wall
+        from ._missed import jittered, plan_wall, plan_woken_wall
 
+        options = self.options
+        overrun, grace = options.overrun_policy, options.grace
+        plan = plan_wall(schedule, self.last_target, _backend.wall_now(), overrun, grace)
         while True:
-            now = _backend.wall_now()
-            plan = plan_wall(
-                schedule, self.last_target, now, self.options.overrun_policy, self.options.grace
-            )
             self.note_skipped(plan.skipped, "missed")
             slot = plan.slot
             if slot is None:
@@ -86,12 +86,13 @@ class WallClockWaits(Attempts):
                 await primitives.sleep_until(primitives.current_time() + chunk, self)
             else:
                 return True
-            grace = self.options.grace
-            if grace is not None and (now - start).total_seconds() > grace:
-                # Woke long after the slot (a suspended machine): plan again, which
-                # drops this slot as too late.
-                self.last_target = slot
-                self.note_skipped(1, "missed")
-                continue
-            self.last_target = slot
-            return True
+            # Woken after the next slot came due too (a suspended machine, a blocked event
+            # loop), or past grace: the slot was missed, and the policy says what runs.
+            plan = plan_woken_wall(schedule, slot, start, now, overrun, grace)
+            if plan.slot is not None and plan.slot <= now:
+                self.note_skipped(plan.skipped, "missed")
+                self.last_target = plan.slot
+                return True
+            if plan.slot is not None:
+                # Dropped up to a slot still to come: wait for it.
+                self.last_target = plan.slot - _ONE_MICROSECOND

@@ -63,7 +63,15 @@ else:
 if TYPE_CHECKING:
     from trio.testing import MockClock
 
-__all__ = ["VirtualEventLoop", "run", "virtual_clock", "virtual_time", "wall_now"]
+__all__ = [
+    "VirtualEventLoop",
+    "jump",
+    "run",
+    "suspend",
+    "virtual_clock",
+    "virtual_time",
+    "wall_now",
+]
 
 _T = TypeVar("_T")
 _PosArgsT = TypeVarTuple("_PosArgsT")
@@ -132,6 +140,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
     def __init__(self, start: datetime | None = None) -> None:
         self._virtual_now = 0.0
+        # How far suspend() has moved the wall clock ahead of the event loop's clock.
+        self._suspended = timedelta(0)
         # Where loops draw their jitter from on this loop: the same draws on every run.
         self._anytasks_random = random.Random(0).random
         super().__init__(selector=_VirtualSelector(self._jump))
@@ -161,7 +171,14 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         await super().shutdown_default_executor()
 
     def _anytasks_wall_now(self) -> datetime:
-        return self._wall_start + timedelta(seconds=self._virtual_now)
+        return self._wall_start + self._suspended + timedelta(seconds=self._virtual_now)
+
+    def _anytasks_suspend(self, seconds: float) -> None:
+        self._suspended += timedelta(seconds=seconds)
+
+    def _anytasks_jump(self, seconds: float) -> None:
+        self._virtual_now += seconds
+        self._track_resolution()
 
     def _jump(self, timeout: float) -> None:
         # asyncio's _run_once() waits `timeout = when - time()` for the earliest timer, capped
@@ -183,19 +200,25 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 class _TrioWallAnchor:
     """Ties a MockClock's virtual time to the wall time at which its current run started."""
 
-    __slots__ = ("_clock", "_origin", "_start")
+    __slots__ = ("_clock", "_origin", "_start", "_suspended")
 
     def __init__(self, clock: MockClock, start: datetime) -> None:
         self._clock = clock
         self._start = start
         self._origin = clock.current_time()
+        self._suspended = timedelta(0)
 
     def start_clock(self) -> None:
         type(self._clock).start_clock(self._clock)
         self._origin = self._clock.current_time()
+        self._suspended = timedelta(0)
 
     def wall_now(self) -> datetime:
-        return self._start + timedelta(seconds=self._clock.current_time() - self._origin)
+        elapsed = timedelta(seconds=self._clock.current_time() - self._origin)
+        return self._start + self._suspended + elapsed
+
+    def suspend(self, seconds: float) -> None:
+        self._suspended += timedelta(seconds=seconds)
 
 
 def virtual_clock(start: datetime | None = None, *, autojump_threshold: float = 0.0) -> MockClock:
@@ -227,6 +250,8 @@ def virtual_clock(start: datetime | None = None, *, autojump_threshold: float = 
     # MockClock is final, so the anchor hooks into the instance rather than a subclass.
     clock.start_clock = anchor.start_clock  # type: ignore[method-assign]
     clock._anytasks_wall_now = anchor.wall_now  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
+    clock._anytasks_suspend = anchor.suspend  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
+    clock._anytasks_jump = clock.jump  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
     # Loops draw their jitter from here under this clock: the same draws on every run.
     clock._anytasks_random = random.Random(0).random  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
     return clock
@@ -298,3 +323,78 @@ def wall_now() -> datetime:
         assert anytasks.testing.wall_now() == START + timedelta(hours=3)
     """
     return _backend.wall_now()
+
+
+def suspend(seconds: float) -> None:
+    """Simulate a suspend of the machine (a laptop's lid closed, a VM paused) for ``seconds``.
+
+    Under virtual time, the wall clock jumps ahead by ``seconds`` at once while the event
+    loop's clock stands still, as the monotonic clock does while a machine sleeps on Linux.
+    Interval loops keep their grid on the event loop's clock and do not notice; wall-clock
+    loops (``time=``, ``cron=``) notice at the end of their current wait, which lasts at most
+    a minute of the event loop's clock, and then treat the slots that passed meanwhile as
+    ``overrun=`` and ``grace=`` say.
+
+    Call it from a task running on virtual time (:func:`virtual_time`, :func:`run`,
+    :class:`VirtualEventLoop`, :func:`virtual_clock`).
+
+    :param seconds: how long the machine sleeps; a non-negative finite number.
+    :raises TypeError: if ``seconds`` is not a number.
+    :raises ValueError: if ``seconds`` is negative, NaN or infinite.
+    :raises RuntimeError: if the calling task is not running on virtual time.
+
+    Example::
+
+        await anyio.sleep(3 * 3600)  # Monday 12:00: the machine goes to sleep
+        anytasks.testing.suspend(70 * 3600)  # and wakes on Thursday at 10:00
+
+    .. versionadded:: 0.2
+    """
+    _virtual_hook("_anytasks_suspend", "suspend")(_check_seconds(seconds))
+
+
+def jump(seconds: float) -> None:
+    """Move the event loop's clock (and the wall clock with it) ``seconds`` ahead at once.
+
+    Under virtual time this is what a task that blocks the event loop for ``seconds`` (a
+    synchronous call, a long computation) does to every other task: timers that came due
+    meanwhile fire late, all at once, when the event loop next looks at them. Use it to test
+    how a loop treats a wake-up that comes after its slot (see ``overrun=`` and ``grace=``).
+    On Trio it is ``MockClock.jump()``.
+
+    Call it from a task running on virtual time.
+
+    :param seconds: how far to move the clocks; a non-negative finite number.
+    :raises TypeError: if ``seconds`` is not a number.
+    :raises ValueError: if ``seconds`` is negative, NaN or infinite.
+    :raises RuntimeError: if the calling task is not running on virtual time.
+
+    Example::
+
+        anytasks.testing.jump(3.5)  # as if the event loop had been blocked for 3.5 s
+
+    .. versionadded:: 0.2
+    """
+    _virtual_hook("_anytasks_jump", "jump")(_check_seconds(seconds))
+
+
+def _check_seconds(seconds: object) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"`seconds` must be a number, not {type(seconds).__name__!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"`seconds` must be a non-negative finite number, got {seconds!r}")
+    return float(seconds)
+
+
+def _virtual_hook(name: str, caller: str) -> Callable[[float], None]:
+    trio = _backend.trio_running()
+    owner: object = trio.lowlevel.current_clock() if trio is not None else None
+    if owner is None:
+        owner = _backend.running_asyncio_loop()
+    hook: Callable[[float], None] | None = getattr(owner, name, None)
+    if hook is None:
+        raise RuntimeError(
+            f"anytasks.testing.{caller}() needs virtual time: call it from a task running "
+            "under anytasks.testing.virtual_time(), run(), VirtualEventLoop or virtual_clock()"
+        )
+    return hook
