@@ -225,6 +225,25 @@ def test_daily_next_after_edges() -> None:
     assert daily(datetime.time(0)).next_after(utc(9999, 12, 31, 1)) is None
 
 
+def test_daily_near_the_ends_of_datetime_returns_none_or_the_run() -> None:
+    # The day before 0001-01-01 does not exist; it used to make every answer `None`.
+    assert daily(datetime.time(9)).next_after(BOTTOM) == utc(1, 1, 1, 9)
+    assert daily(datetime.time(9, tzinfo=NEW_YORK)).next_after(BOTTOM) == datetime.datetime(
+        1, 1, 1, 13, 56, 2, tzinfo=UTC
+    )
+    # 00:00 +14 on 0001-01-01 is before datetime.min in UTC; the next day's is not.
+    assert daily(datetime.time(0, tzinfo=PLUS_14)).next_after(BOTTOM) == utc(1, 1, 1, 10)
+    # Kiritimati's clock is past 9999 already, and does not stop the other time.
+    both = daily(datetime.time(0, tzinfo=KIRITIMATI), datetime.time(23))
+    assert both.next_after(TOP - 3 * HOUR) == utc(9999, 12, 31, 23)
+    assert both.next_after(TOP) is None
+    # The last 09:00 in New York is at 14:00 UTC on 9999-12-31.
+    last = datetime.datetime.max.replace(tzinfo=PLUS_14)  # 09:59:59.999999 UTC
+    assert daily(datetime.time(9, tzinfo=NEW_YORK)).next_after(last) == utc(9999, 12, 31, 14)
+    behind = datetime.datetime.max.replace(tzinfo=MINUS_5)  # past datetime.max in UTC
+    assert daily(datetime.time(9)).next_after(behind) is None
+
+
 # cron
 
 
@@ -447,6 +466,19 @@ def test_union_ends_when_every_part_has_ended() -> None:
     local = datetime.datetime(2026, 1, 1, 10, tzinfo=ZoneInfo("Asia/Seoul"))
     assert (daily(datetime.time(2)) | Ends(utc(2027, 1, 1))).next_after(local) == utc(
         2026, 1, 1, 2
+    )
+
+
+def test_union_near_the_ends_of_datetime_returns_none_or_the_run() -> None:
+    union = daily(datetime.time(0, tzinfo=KIRITIMATI)) | cron("0 * * * *", NEW_YORK)
+    # Only the cron has runs left.
+    assert union.next_after(TOP - 3 * HOUR) == utc(9999, 12, 31, 21)
+    assert union.next_after(TOP) is None
+    # The cron's first run, 00:00 in New York's local mean time, comes first.
+    assert union.next_after(BOTTOM) == datetime.datetime(1, 1, 1, 4, 56, 2, tzinfo=UTC)
+    # Kiritimati's local mean time (-10:29:20) was behind UTC, not 14 hours ahead.
+    assert daily(datetime.time(0, tzinfo=KIRITIMATI)).next_after(BOTTOM) == datetime.datetime(
+        1, 1, 1, 10, 29, 20, tzinfo=UTC
     )
 
 
