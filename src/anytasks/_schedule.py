@@ -136,20 +136,41 @@ def next_time_of_day(
     :param after: an aware datetime in any zone
     :return: an aware datetime with ``tzinfo`` set to `datetime.timezone.utc`
     :raises ValueError: if ``after`` is naive
+    :raises OverflowError: if no time has an occurrence after ``after`` before
+        `datetime.datetime.max`
     """
     if after.utcoffset() is None:
         raise ValueError("`after` must be an aware datetime")
-    candidates: list[datetime.datetime] = []
-    for at in times:
-        today = after.astimezone(at.tzinfo).date()
-        for offset in _DAY_OFFSETS:
-            occurrence = resolve_local(today + offset * _ONE_DAY, at).astimezone(_UTC)
-            # Occurrences grow with the date, so the first one past `after` is this time's next;
-            # `occurrence` is in UTC, so this compares instants even when `after` is in a fold.
-            if occurrence > after:
-                candidates.append(occurrence)
-                break
+    candidates = [
+        occurrence for at in times if (occurrence := _next_occurrence(at, after)) is not None
+    ]
+    if not candidates:
+        raise OverflowError(f"no time of day follows {after!r} before datetime.max")
     return min(candidates)
+
+
+def _next_occurrence(at: datetime.time, after: datetime.datetime) -> datetime.datetime | None:
+    """The first occurrence of ``at`` strictly later than ``after``, in UTC, or ``None`` if it is
+    past `datetime.datetime.max`."""
+    try:
+        today = after.astimezone(at.tzinfo).date()
+    except OverflowError:
+        if after.year > 1:
+            return None  # the clock of `at` reads past datetime.max: no later date
+        # It reads before datetime.min: the first date there is comes later.
+        today = datetime.date.min
+    for offset in _DAY_OFFSETS:
+        try:
+            occurrence = resolve_local(today + offset * _ONE_DAY, at).astimezone(_UTC)
+        except OverflowError:
+            # The date, or the instant, is out of datetime's range: before datetime.min (then
+            # a later date may fit) or past datetime.max (then no later one does either).
+            continue
+        # Occurrences grow with the date, so the first one past `after` is this time's next;
+        # `occurrence` is in UTC, so this compares instants even when `after` is in a fold.
+        if occurrence > after:
+            return occurrence
+    return None
 
 
 def _utcoffset(moment: datetime.datetime) -> datetime.timedelta:
