@@ -186,7 +186,7 @@ def test_sigterm_stops_the_loops_and_the_iteration_in_progress_finishes(
     ]
     assert running.logged() == [
         "running 'tick'",
-        "SIGTERM received: stopping 1 loop(s), which get 30 s to end",
+        "SIGTERM received: stopping 1 loop(s) ('tick'), which get 30 s to end",
         "every loop has ended",
     ]
 
@@ -209,7 +209,7 @@ def test_loops_still_running_after_the_grace_period_are_cancelled(
     assert running.markers() == ["iteration started", "after_loop, cancelled=True"]
     assert running.logged() == [
         "running 'stubborn'",
-        "SIGTERM received: stopping 1 loop(s), which get 0.5 s to end",
+        "SIGTERM received: stopping 1 loop(s) ('stubborn'), which get 0.5 s to end",
         "grace period of 0.5 s is over: cancelling 'stubborn'",
         "every loop has ended",
     ]
@@ -238,7 +238,7 @@ def test_a_second_signal_cancels_at_once(
     assert running.markers() == ["iteration started", "after_loop, cancelled=True"]
     assert running.logged() == [
         "running 'stubborn'",
-        "SIGINT received: stopping 1 loop(s), which get 30 s to end",
+        "SIGINT received: stopping 1 loop(s) ('stubborn'), which get 30 s to end",
         "SIGINT received again: cancelling the loops now",
         "every loop has ended",
     ]
@@ -302,6 +302,40 @@ def test_a_failed_loop_makes_the_status_1_once_every_loop_has_ended(
     assert running.logged("anytasks") == ["Unhandled exception in loop 'broken'"]
     assert "LookupError: no such row" in running.lines
     assert running.logged()[-1] == "every loop has ended; failed: 'broken'"
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_after_loop_that_raises_makes_the_status_1_and_is_logged_once(
+    backend: str, tmp_path: Path, service: list[Service]
+) -> None:
+    write_module(
+        tmp_path,
+        """\
+        import anytasks
+
+        @anytasks.loop(seconds=0, count=2, name="tidy")
+        async def tidy():
+            print(f"> tidy {tidy.current_loop}", flush=True)
+
+        @tidy.after_loop
+        async def after_tidy():
+            raise LookupError("no such row")
+
+        @anytasks.loop(seconds=0, count=1, name="fine")
+        async def fine():
+            print("> fine", flush=True)
+
+        loops = [tidy, fine]
+        """,
+    )
+    running = run_service(service, tmp_path, "app:loops", "--backend", backend)
+    assert running.finish() == 1
+    assert sorted(running.markers()) == ["fine", "tidy 0", "tidy 1"]
+    assert running.logged("anytasks") == ["Exception in a hook of loop 'tidy'"]
+    assert running.lines.count("LookupError: no such row") == 1
+    assert running.logged() == ["running 'tidy', 'fine'", "every loop has ended; failed: 'tidy'"]
 
 
 @pytest.mark.subprocess
@@ -469,14 +503,14 @@ async def test_serve_stops_the_loops_then_cancels_them_after_the_grace_period(
     assert events[2:] == ["stubborn after_loop, cancelled=True"]
     assert run_messages(caplog) == [
         "running 'stubborn', 'quick'",
-        "SIGTERM received: stopping 2 loop(s), which get 0.05 s to end",
+        "SIGTERM received: stopping 2 loop(s) ('stubborn', 'quick'), which get 0.05 s to end",
         "grace period of 0.05 s is over: cancelling 'stubborn'",
         "every loop has ended",
     ]
 
 
 @pytest.mark.anyio
-async def test_serve_cancels_at_a_second_signal_and_reports_failures(
+async def test_serve_cancels_at_a_second_signal_and_counts_hook_errors_as_failures(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, "anytasks")
@@ -489,6 +523,8 @@ async def test_serve_cancels_at_a_second_signal_and_reports_failures(
 
     @anytasks.loop(seconds=0.01, name="stubborn")
     async def stubborn() -> None:
+        while broken.last_end is None:  # noqa: ASYNC110
+            await anyio.sleep(0.001)
         await signal_and_wait_for("SIGINT received: stopping")
         await signal_and_wait_for("SIGINT received again")
         await anyio.sleep(10)
@@ -496,7 +532,7 @@ async def test_serve_cancels_at_a_second_signal_and_reports_failures(
     @stubborn.after_loop
     async def after_stubborn() -> None:
         await signal_and_wait_for("already")
-        raise LookupError("no such row")  # a hook's error: logged, the loop has not failed
+        raise LookupError("no such row")  # a hook's error: the loop has not failed, the run has
 
     @anytasks.loop(seconds=0, name="broken")
     async def broken() -> None:
@@ -506,10 +542,18 @@ async def test_serve_cancels_at_a_second_signal_and_reports_failures(
         assert await serve([stubborn, broken], grace=30) is False
     assert run_messages(caplog) == [
         "running 'stubborn', 'broken'",
-        "SIGINT received: stopping 2 loop(s), which get 30 s to end",
+        # 'broken' had ended.
+        "SIGINT received: stopping 1 loop(s) ('stubborn'), which get 30 s to end",
         "SIGINT received again: cancelling the loops now",
         "SIGINT received: the loops are being cancelled already",
-        "every loop has ended; failed: 'broken'",
+        "every loop has ended; failed: 'broken', 'stubborn'",
+    ]
+    # Each error logged once, with its traceback.
+    assert [
+        (r.getMessage(), r.exc_info is not None) for r in caplog.records if r.name == "anytasks"
+    ] == [
+        ("Unhandled exception in loop 'broken'", True),
+        ("Exception in a hook of loop 'stubborn'", True),
     ]
     assert (stubborn.failed(), broken.failed()) == (False, True)
 

@@ -31,7 +31,8 @@ or an async function, called with no arguments, that returns either.
 
 On SIGTERM or SIGINT every loop is stopped (iterations in progress finish); loops still
 running after --grace seconds, or at a second signal, are cancelled. Exit status: 0 when
-every loop ended without failing, 1 when one failed, 2 for a usage error."""
+every loop ended without failing, 1 when a loop failed or a hook of one raised, 2 for a
+usage error."""
 
 
 class _UsageError(Exception):
