@@ -26,7 +26,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 import pytest
@@ -48,7 +48,9 @@ class Service:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "anytasks", "run", *args],
             cwd=directory,
-            env={**os.environ, **(env or {}), "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"},
+            # Unbuffered unless a test asks otherwise (PYTHONUNBUFFERED=""), so lines arrive
+            # as they are printed.
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {}), "PYTHONPATH": path},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -241,6 +243,99 @@ def test_a_second_signal_cancels_at_once(
         "SIGINT received: stopping 1 loop(s) ('stubborn'), which get 30 s to end",
         "SIGINT received again: cancelling the loops now",
         "every loop has ended",
+    ]
+
+
+# The loop `stuck` never ends once it has been stopped: its after_loop hangs (after_loop is
+# shielded from the cancellation) after printing a line that is not flushed, which only an exit
+# that flushes standard output shows. The loop `done` has ended before any signal.
+STUCK = """\
+import anyio
+import anytasks
+
+@anytasks.loop(seconds=0, count=1, name="done")
+async def done():
+    pass
+
+@done.after_loop
+async def after_done():
+    print("> done", flush=True)
+
+@anytasks.loop(seconds=60, name="stuck")
+async def stuck():
+    print("> iteration started", flush=True)
+
+@stuck.after_loop
+async def after_stuck():
+    print("> after_loop waits")
+    await anyio.sleep(60)
+
+loops = [done, stuck]
+"""
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_third_signal_exits_at_once_with_128_plus_its_number(
+    backend: str, tmp_path: Path, service: list[Service]
+) -> None:
+    write_module(tmp_path, STUCK)
+    running = run_service(
+        service, tmp_path, "app:loops", "--backend", backend, env={"PYTHONUNBUFFERED": ""}
+    )
+    running.wait_for("> done")
+    running.wait_for("> iteration started")
+    running.send(signal.SIGINT)
+    running.wait_for("SIGINT received: stopping")
+    running.send(signal.SIGINT)
+    running.wait_for("SIGINT received again")
+    running.send(signal.SIGINT)
+    assert running.finish() == 130
+    assert sorted(running.markers()[:2]) == ["done", "iteration started"]
+    assert running.markers()[2:] == ["after_loop waits"]
+    assert running.logged() == [
+        "running 'done', 'stuck'",
+        "SIGINT received: stopping 1 loop(s) ('stuck'), which get 30 s to end",
+        "SIGINT received again: cancelling the loops now",
+        "SIGINT received a third time: exiting at once with status 130; still running: 'stuck'",
+    ]
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_loops_still_running_a_grace_period_after_the_cancellation_exit_at_once(
+    backend: str, tmp_path: Path, service: list[Service]
+) -> None:
+    write_module(
+        tmp_path,
+        """\
+        import anyio
+        import anytasks
+
+        @anytasks.loop(seconds=0.01, name="shielded")
+        async def shielded():
+            print("> iteration started", flush=True)
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(60)
+        """,
+    )
+    running = run_service(
+        service, tmp_path, "app:shielded", "--grace", "0.3", "--backend", backend
+    )
+    running.wait_for("> iteration started")
+    signalled = time.monotonic()
+    running.send(signal.SIGTERM)
+    assert running.finish() == 143
+    assert time.monotonic() - signalled >= 0.6
+    assert running.markers() == ["iteration started"]
+    assert running.logged() == [
+        "running 'shielded'",
+        "SIGTERM received: stopping 1 loop(s) ('shielded'), which get 0.3 s to end",
+        "grace period of 0.3 s is over: cancelling 'shielded'",
+        "grace period of 0.3 s after the cancellation is over: exiting at once with status 143; "
+        "still running: 'shielded'",
     ]
 
 
@@ -474,7 +569,18 @@ def run_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "anytasks.run"]
 
 
+@pytest.fixture
+def no_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails the test, rather than end pytest's own process, if the service exits at once."""
+
+    def exit_at_once(status: int) -> NoReturn:
+        raise AssertionError(f"the service would have exited with status {status}")
+
+    monkeypatch.setattr(os, "_exit", exit_at_once)
+
+
 @pytest.mark.anyio
+@pytest.mark.usefixtures("no_exit")
 async def test_serve_stops_the_loops_then_cancels_them_after_the_grace_period(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -496,42 +602,48 @@ async def test_serve_stops_the_loops_then_cancels_them_after_the_grace_period(
     @stubborn.after_loop
     async def after_stubborn() -> None:
         events.append(f"stubborn after_loop, cancelled={stubborn.is_being_cancelled()}")
+        # A second signal once the grace period has cancelled the loops changes nothing.
+        await signal_and_wait_for(signal.SIGTERM, "already", caplog)
 
-    assert await serve([stubborn, quick], grace=0.05) is True
+    assert await serve([stubborn, quick], grace=0.2) is True
     # Trio starts tasks in no set order.
     assert sorted(events[:2]) == ["quick 0", "stubborn started"]
     assert events[2:] == ["stubborn after_loop, cancelled=True"]
     assert run_messages(caplog) == [
         "running 'stubborn', 'quick'",
-        "SIGTERM received: stopping 2 loop(s) ('stubborn', 'quick'), which get 0.05 s to end",
-        "grace period of 0.05 s is over: cancelling 'stubborn'",
+        "SIGTERM received: stopping 2 loop(s) ('stubborn', 'quick'), which get 0.2 s to end",
+        "grace period of 0.2 s is over: cancelling 'stubborn'",
+        "SIGTERM received: the loops are being cancelled already",
         "every loop has ended",
     ]
 
 
+async def signal_and_wait_for(
+    signum: signal.Signals, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Trio delivers a signal that is sent again before the first was read only once.
+    signal.raise_signal(signum)
+    while not any(message in logged for logged in run_messages(caplog)):  # noqa: ASYNC110
+        await anyio.sleep(0.001)
+
+
 @pytest.mark.anyio
+@pytest.mark.usefixtures("no_exit")
 async def test_serve_cancels_at_a_second_signal_and_counts_hook_errors_as_failures(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, "anytasks")
 
-    async def signal_and_wait_for(message: str) -> None:
-        # Trio delivers a signal that is sent again before the first was read only once.
-        signal.raise_signal(signal.SIGINT)
-        while not any(message in logged for logged in run_messages(caplog)):  # noqa: ASYNC110
-            await anyio.sleep(0.001)
-
     @anytasks.loop(seconds=0.01, name="stubborn")
     async def stubborn() -> None:
         while broken.last_end is None:  # noqa: ASYNC110
             await anyio.sleep(0.001)
-        await signal_and_wait_for("SIGINT received: stopping")
-        await signal_and_wait_for("SIGINT received again")
+        await signal_and_wait_for(signal.SIGINT, "SIGINT received: stopping", caplog)
+        await signal_and_wait_for(signal.SIGINT, "SIGINT received again", caplog)
         await anyio.sleep(10)
 
     @stubborn.after_loop
     async def after_stubborn() -> None:
-        await signal_and_wait_for("already")
         raise LookupError("no such row")  # a hook's error: the loop has not failed, the run has
 
     @anytasks.loop(seconds=0, name="broken")
@@ -545,7 +657,6 @@ async def test_serve_cancels_at_a_second_signal_and_counts_hook_errors_as_failur
         # 'broken' had ended.
         "SIGINT received: stopping 1 loop(s) ('stubborn'), which get 30 s to end",
         "SIGINT received again: cancelling the loops now",
-        "SIGINT received: the loops are being cancelled already",
         "every loop has ended; failed: 'broken', 'stubborn'",
     ]
     # Each error logged once, with its traceback.

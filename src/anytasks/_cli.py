@@ -29,10 +29,13 @@ Run the loops that MODULE:OBJECT names until they end or a SIGTERM or SIGINT arr
 OBJECT (an attribute path such as loops or App.loops) is a Loop, an iterable of loops,
 or an async function, called with no arguments, that returns either.
 
-On SIGTERM or SIGINT every loop is stopped (iterations in progress finish); loops still
-running after --grace seconds, or at a second signal, are cancelled. Exit status: 0 when
-every loop ended without failing, 1 when a loop failed or a hook of one raised, 2 for a
-usage error."""
+The first SIGTERM or SIGINT stops every loop (iterations in progress finish); loops
+still running after --grace seconds, or at a second signal, are cancelled. A third
+signal, or loops still running --grace seconds after they were cancelled, exit at once
+with status 128 + the signal's number (143 for SIGTERM, 130 for SIGINT).
+
+Exit status: 0 when every loop ended without failing, 1 when a loop failed or a hook of
+one raised, 2 for a usage error, 130 or 143 for an exit at once."""
 
 
 class _UsageError(Exception):
@@ -72,8 +75,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         type=_grace,
         default=30.0,
         metavar="SECONDS",
-        help="after a signal, how long stopped loops get to end before they are cancelled "
-        "(default: 30)",
+        help="after a signal, how long stopped loops get to end before they are cancelled, "
+        "and cancelled ones before the exit (default: 30)",
     )
     run.add_argument(
         "--log-level",
