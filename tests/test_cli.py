@@ -24,7 +24,7 @@ import textwrap
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,7 +34,7 @@ import pytest
 import anytasks
 from anytasks._cli import main
 from anytasks._health import HealthFile
-from anytasks._service import serve
+from anytasks._service import Setup, serve
 
 BACKENDS = ["asyncio", "asyncio+uvloop", "trio"]
 WAIT = 20.0  # seconds: the most any one line or exit is waited for (not expected to be used)
@@ -339,6 +339,45 @@ def test_loops_still_running_a_grace_period_after_the_cancellation_exit_at_once(
     ]
 
 
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_signal_while_the_factory_runs_cancels_it_and_no_loop_runs(
+    backend: str, signum: signal.Signals, tmp_path: Path, service: list[Service]
+) -> None:
+    write_module(
+        tmp_path,
+        """\
+        import anyio
+        import anytasks
+
+        @anytasks.loop(seconds=0.01, name="never")
+        async def never():
+            print("> never", flush=True)
+
+        async def make_loops():
+            print("> factory started", flush=True)
+            try:
+                await anyio.sleep(60)
+            finally:
+                print("> factory finally", flush=True)
+            return never
+        """,
+    )
+    running = run_service(service, tmp_path, "app:make_loops", "--backend", backend)
+    running.wait_for("> factory started")
+    running.send(signum)
+    # A shutdown asked for before any loop ran is no failure.
+    assert running.finish() == 0
+    assert running.markers() == ["factory started", "factory finally"]
+    assert running.logged() == [
+        f"{signum.name} received while starting: cancelling the start-up, which gets 30 s to end",
+        "the start-up was cancelled: no loop ran",
+    ]
+    assert not any("Traceback" in line for line in running.lines)
+
+
 # -- how the service ends, and its exit status -------------------------------------------------
 
 
@@ -569,6 +608,13 @@ def run_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "anytasks.run"]
 
 
+def loops_to_serve(*loops: anytasks.Loop[..., Any]) -> Callable[[], Awaitable[Setup]]:
+    async def prepare() -> Setup:
+        return Setup(loops)
+
+    return prepare
+
+
 @pytest.fixture
 def no_exit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fails the test, rather than end pytest's own process, if the service exits at once."""
@@ -605,7 +651,7 @@ async def test_serve_stops_the_loops_then_cancels_them_after_the_grace_period(
         # A second signal once the grace period has cancelled the loops changes nothing.
         await signal_and_wait_for(signal.SIGTERM, "already", caplog)
 
-    assert await serve([stubborn, quick], grace=0.2) is True
+    assert await serve(loops_to_serve(stubborn, quick), grace=0.2) == 0
     # Trio starts tasks in no set order.
     assert sorted(events[:2]) == ["quick 0", "stubborn started"]
     assert events[2:] == ["stubborn after_loop, cancelled=True"]
@@ -651,7 +697,7 @@ async def test_serve_cancels_at_a_second_signal_and_counts_hook_errors_as_failur
         raise LookupError("no such row")
 
     with anyio.fail_after(5):  # far less than the grace period
-        assert await serve([stubborn, broken], grace=30) is False
+        assert await serve(loops_to_serve(stubborn, broken), grace=30) == 1
     assert run_messages(caplog) == [
         "running 'stubborn', 'broken'",
         # 'broken' had ended.

@@ -8,6 +8,7 @@ argparse's usage message and exit status 2.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import math
 import os
@@ -29,13 +30,15 @@ Run the loops that MODULE:OBJECT names until they end or a SIGTERM or SIGINT arr
 OBJECT (an attribute path such as loops or App.loops) is a Loop, an iterable of loops,
 or an async function, called with no arguments, that returns either.
 
-The first SIGTERM or SIGINT stops every loop (iterations in progress finish); loops
-still running after --grace seconds, or at a second signal, are cancelled. A third
+Signals are handled from the start. The first SIGTERM or SIGINT stops every loop
+(iterations in progress finish), or cancels that async function if it is still running;
+loops still running after --grace seconds, or at a second signal, are cancelled. A third
 signal, or loops still running --grace seconds after they were cancelled, exit at once
 with status 128 + the signal's number (143 for SIGTERM, 130 for SIGINT).
 
-Exit status: 0 when every loop ended without failing, 1 when a loop failed or a hook of
-one raised, 2 for a usage error, 130 or 143 for an exit at once."""
+Exit status: 0 when every loop ended without failing (or a signal came before any loop
+ran), 1 when a loop failed or a hook of one raised, 2 for a usage error, 130 or 143 for an
+exit at once."""
 
 
 class _UsageError(Exception):
@@ -161,7 +164,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ._health import HealthFile
-    from ._service import serve
+    from ._service import Setup, serve
     from ._target import TargetError, load_target
 
     backend, options = _backend(args.backend)
@@ -185,15 +188,18 @@ def _run(args: argparse.Namespace) -> int:
     if args.metrics_port is not None:
         listeners.append(_serve_metrics(args.metrics_port))
 
-    async def service() -> bool:
+    async def prepare() -> Setup:
         try:
             loops = await get_loops()
         except TargetError as exc:
             raise _UsageError(str(exc)) from None
-        return await serve(loops, grace=args.grace, listeners=listeners)
+        return Setup(loops, listeners)
 
-    ok = anyio.run(service, backend=backend, backend_options=options)
-    return 0 if ok else 1
+    return anyio.run(
+        functools.partial(serve, prepare, grace=args.grace),
+        backend=backend,
+        backend_options=options,
+    )
 
 
 def _serve_metrics(port: int) -> Listener:

@@ -1,9 +1,10 @@
 """``anytasks run`` as a service: loops run until they end, or until SIGTERM or SIGINT.
 
-Signals are followed as the common convention has it:
+Signals are followed from the start, as the common convention has it:
 
 1. The first signal stops every loop (iterations in progress finish) and gives them ``grace``
-   seconds to end.
+   seconds to end. While the loops are still being prepared (an async factory awaited), it
+   cancels that instead, and no loop runs.
 2. After ``grace`` seconds, or at a second signal, the loops still running are cancelled
    (their ``after_loop`` hooks still run).
 3. A third signal, or loops still running ``grace`` seconds after the cancellation (a hook
@@ -11,7 +12,8 @@ Signals are followed as the common convention has it:
    signal's number, as a shell reports death by that signal.
 
 Otherwise the service returns once every loop has ended, by a signal or on its own
-(``count=``, or an unhandled error); a loop failed if its body or one of its hooks raised.
+(``count=``, or an unhandled error), with the exit status: 1 if a loop failed or a hook of
+one raised, else 0.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ import math
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, NoReturn, final
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, NamedTuple, NoReturn, final
 
 import anyio
 
@@ -41,32 +43,32 @@ SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 AnyLoop = Loop[..., Any]
 
 
-async def serve(
-    loops: Sequence[AnyLoop], *, grace: float, listeners: Sequence[Listener] = ()
-) -> bool:
-    """Run ``loops`` until they have all ended; return whether none failed, nor any hook raised.
+class Setup(NamedTuple):
+    """What the service runs: the loops, and the listeners that get their events meanwhile."""
 
-    A third signal, or loops that outlive ``grace`` seconds after their cancellation, end the
-    process at once (see the module).
+    loops: Sequence[AnyLoop]
+    listeners: Sequence[Listener] = ()
+
+
+async def serve(prepare: Callable[[], Awaitable[Setup]], *, grace: float) -> int:
+    """Await ``prepare()``, run the loops it gives until they have all ended; return the exit
+    status: 0, or 1 if a loop failed or a hook of one raised.
+
+    A signal while ``prepare()`` runs cancels it, and no loop runs: status 0, since a
+    shutdown was asked for and nothing failed. A third signal, or loops that outlive
+    ``grace`` seconds after their cancellation, end the process at once (see the module).
 
     :param grace: seconds between the first signal's ``stop()`` and ``cancel()``, and
         between ``cancel()`` and the exit.
-    :param listeners: get the events of every loop while the service runs (the health file,
-        the metrics).
+    :raises: what ``prepare()`` raises, other than the cancellation a signal asked for.
     """
-    service = _Service(grace)
-    for listener in listeners:
-        add_listener(listener)
-    try:
-        with anyio.open_signal_receiver(*SHUTDOWN_SIGNALS) as signals:
-            async with anyio.create_task_group() as watcher:
-                watcher.start_soon(service.follow, signals)
-                await service.run_loops(loops)
-                watcher.cancel_scope.cancel()
-    finally:
-        for listener in listeners:
-            remove_listener(listener)
-    return service.report()
+    with anyio.open_signal_receiver(*SHUTDOWN_SIGNALS) as signals:
+        service = _Service(grace)
+        async with anyio.create_task_group() as watcher:
+            watcher.start_soon(service.follow, signals)
+            await service.run(prepare)
+            watcher.cancel_scope.cancel()
+    return service.exit_status()
 
 
 @final
@@ -76,15 +78,20 @@ class _Service:
     __slots__ = (
         "_cancelled",
         "_deadline",
+        "_error",
         "_failed",
         "_grace",
         "_running",
         "_signal",
         "_signals",
+        "_start_up",
+        "_status",
     )
 
     def __init__(self, grace: float) -> None:
         self._grace = grace
+        # While prepare() runs, its scope; the loops are not known yet.
+        self._start_up: anyio.CancelScope | None = None
         # The loops whose tasks have not ended, in the order given.
         self._running: list[AnyLoop] = []
         # The loops that failed, or whose hook raised, in the order they ended.
@@ -95,10 +102,54 @@ class _Service:
         self._cancelled = False
         # When the grace period ends: of the stop, then of the cancellation.
         self._deadline = math.inf
+        self._status = 0
+        self._error: Exception | None = None
 
     # -- the loops ------------------------------------------------------------------------
 
-    async def run_loops(self, loops: Sequence[AnyLoop]) -> None:
+    async def run(self, prepare: Callable[[], Awaitable[Setup]]) -> None:
+        try:
+            self._status = await self._prepare_and_run(prepare)
+        except Exception as exc:
+            # Raised by exit_status(), out of the task group, which would wrap it in an
+            # exception group: main() must see a usage error, and the factory's own error
+            # must show as it is.
+            self._error = exc
+
+    def exit_status(self) -> int:
+        """0, or 1 if a loop failed or a hook of one raised; raises what prepare() raised."""
+        if self._error is not None:
+            raise self._error
+        return self._status
+
+    async def _prepare_and_run(self, prepare: Callable[[], Awaitable[Setup]]) -> int:
+        setup = await self._prepare(prepare)
+        if setup is None:
+            logger.info("the start-up was cancelled: no loop ran")
+            return 0
+        for listener in setup.listeners:
+            add_listener(listener)
+        try:
+            await self._run_loops(setup.loops)
+        finally:
+            for listener in setup.listeners:
+                remove_listener(listener)
+        if self._failed:
+            logger.error("every loop has ended; failed: %s", _names(self._failed))
+            return 1
+        logger.info("every loop has ended")
+        return 0
+
+    async def _prepare(self, prepare: Callable[[], Awaitable[Setup]]) -> Setup | None:
+        """What ``prepare()`` gives, or None if a signal asked for the shutdown meanwhile."""
+        setup = None
+        with anyio.CancelScope() as self._start_up:
+            setup = await prepare()
+        self._start_up = None
+        # Also if prepare() ended despite the cancellation: the shutdown was asked for.
+        return None if self._signal is not None else setup
+
+    async def _run_loops(self, loops: Sequence[AnyLoop]) -> None:
         # Before the first checkpoint, so that a signal from now on stops these loops.
         self._running = list(loops)
         logger.info("running %s", _names(loops))
@@ -122,14 +173,6 @@ class _Service:
         finally:
             self._running.remove(loop)
 
-    def report(self) -> bool:
-        """Log how the loops ended; return whether none failed."""
-        if self._failed:
-            logger.error("every loop has ended; failed: %s", _names(self._failed))
-            return False
-        logger.info("every loop has ended")
-        return True
-
     # -- the signals ----------------------------------------------------------------------
 
     async def follow(self, signals: AsyncIterator[signal.Signals]) -> None:
@@ -152,6 +195,14 @@ class _Service:
     def _first_signal(self, received: signal.Signals) -> None:
         self._note(received)
         self._deadline = anyio.current_time() + self._grace
+        if self._start_up is not None:
+            logger.info(
+                "%s received while starting: cancelling the start-up, which gets %g s to end",
+                received.name,
+                self._grace,
+            )
+            self._cancel()
+            return
         logger.info(
             "%s received: stopping %d loop(s) (%s), which get %g s to end",
             received.name,
@@ -167,7 +218,8 @@ class _Service:
         if self._signals >= 3:
             self._exit_at_once(f"{received.name} received a third time")
         if self._cancelled:
-            logger.warning("%s received: the loops are being cancelled already", received.name)
+            what = "the start-up is" if self._start_up is not None else "the loops are"
+            logger.warning("%s received: %s being cancelled already", received.name, what)
         else:
             logger.warning("%s received again: cancelling the loops now", received.name)
             self._cancel()
@@ -188,11 +240,15 @@ class _Service:
     def _cancel(self) -> None:
         self._cancelled = True
         self._deadline = anyio.current_time() + self._grace
+        if self._start_up is not None:
+            self._start_up.cancel()
         for loop in self._running:
             loop.cancel()
 
     def _what(self) -> str:
         """What is still running, for the log."""
+        if self._start_up is not None:
+            return "the start-up"
         # Once the loops named have ended, the service waits for those they started.
         return _names(self._running) or "loops started by the loops"
 
