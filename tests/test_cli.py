@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 
 import anyio
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 import anytasks
 from anytasks._cli import main
@@ -574,6 +575,105 @@ def test_the_metrics_port_serves_the_loops_metrics(tmp_path: Path, service: list
     ]
     assert successes, text
     assert successes[0] >= 2
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The samples that ``/metrics`` on ``port`` serves, by name and labels."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=WAIT) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("where", "backend"),
+    [("import", "asyncio"), ("import", "asyncio+uvloop"), ("factory", "trio")],
+)
+def test_the_metrics_port_serves_the_applications_own_prometheus_metrics(
+    where: str, backend: str, tmp_path: Path, service: list[Service]
+) -> None:
+    register = "anytasks.add_listener(PrometheusMetrics())"
+    write_module(
+        tmp_path,
+        f"""\
+        import anytasks
+        from anytasks.metrics.prometheus import PrometheusMetrics
+
+        {register if where == "import" else ""}
+
+        @anytasks.loop(seconds=0, count=3, name="beat")
+        async def beat():
+            pass
+
+        reported = False
+
+        @anytasks.loop(seconds=0.01, name="idle")
+        async def idle():
+            # Once beat's task is done, its end has been counted too (after its after_loop).
+            global reported
+            if not reported and beat.last_end is not None and not beat.is_running():
+                reported = True
+                print("> beat ended", flush=True)
+
+        async def make_loops():
+            {register if where == "factory" else "pass"}
+            return [beat, idle]
+        """,
+    )
+    port = free_port()
+    running = run_service(
+        service, tmp_path, "app:make_loops", "--metrics-port", str(port), "--backend", backend
+    )
+    running.wait_for("> beat ended")
+    samples = scrape(port)
+    running.send(signal.SIGTERM)
+    assert running.finish() == 0
+    # Counted once, by the application's own listener.
+    assert samples["anytasks_iterations_total", (("loop", "beat"), ("outcome", "success"))] == 3
+    assert samples["anytasks_loop_ends_total", (("loop", "beat"), ("reason", "completed"))] == 1
+    assert samples["anytasks_running", (("loop", "idle"),)] == 1
+    assert running.logged() == [
+        f"--metrics-port {port} serves the application's own PrometheusMetrics",
+        "running 'beat', 'idle'",
+        "SIGTERM received: stopping 1 loop(s) ('idle'), which get 30 s to end",
+        "every loop has ended",
+    ]
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+def test_metrics_of_anytasks_names_that_are_not_anytasks_are_a_usage_error(
+    tmp_path: Path, service: list[Service]
+) -> None:
+    write_module(
+        tmp_path,
+        """\
+        import prometheus_client
+
+        import anytasks
+
+        prometheus_client.Counter("anytasks_iterations", "Iterations of something else.")
+        prometheus_client.Gauge("anytasks_running", "Something else that runs.")
+
+        @anytasks.loop(seconds=0, count=1, name="beat")
+        async def beat():
+            print("> beat", flush=True)
+        """,
+    )
+    port = free_port()
+    running = run_service(service, tmp_path, "app:beat", "--metrics-port", str(port))
+    assert running.finish() == 2
+    assert running.markers() == []
+    assert running.lines[-1] == (
+        f"python -m anytasks run: error: --metrics-port {port}: prometheus_client.REGISTRY "
+        "already has metrics named anytasks_iterations, anytasks_running, not anytasks' "
+        "PrometheusMetrics, which needs those names: rename yours"
+    )
 
 
 @pytest.mark.subprocess

@@ -25,6 +25,8 @@ from ._events import Listener
 BACKENDS = ("asyncio", "asyncio+uvloop", "trio")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
+logger = logging.getLogger("anytasks.run")
+
 RUN_DESCRIPTION = """\
 Run the loops that MODULE:OBJECT names until they end or a SIGTERM or SIGINT arrives.
 OBJECT (an attribute path such as loops or App.loops) is a Loop, an iterable of loops,
@@ -94,7 +96,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--metrics-port",
         type=_port,
         metavar="PORT",
-        help="serve Prometheus metrics on this port (needs anytasks[prometheus])",
+        help="serve Prometheus metrics on this port: the application's own PrometheusMetrics "
+        "if it registered one in the default registry (needs anytasks[prometheus])",
     )
     run.add_argument(
         "--health-file",
@@ -186,13 +189,16 @@ def _run(args: argparse.Namespace) -> int:
         listeners.append(HealthFile(Path(args.health_file)))
     _configure_logging(args.log_level)
     if args.metrics_port is not None:
-        listeners.append(_serve_metrics(args.metrics_port))
+        _start_metrics_server(args.metrics_port)
 
     async def prepare() -> Setup:
         try:
             loops = await get_loops()
         except TargetError as exc:
             raise _UsageError(str(exc)) from None
+        # Once the loops are made: a factory may register the application's own metrics.
+        if args.metrics_port is not None:
+            listeners.extend(_metrics_listeners(args.metrics_port))
         return Setup(loops, listeners)
 
     return anyio.run(
@@ -202,22 +208,43 @@ def _run(args: argparse.Namespace) -> int:
     )
 
 
-def _serve_metrics(port: int) -> Listener:
-    """Serve Prometheus metrics on ``port`` (from a thread); return the listener that counts."""
+def _start_metrics_server(port: int) -> None:
+    """Serve the default Prometheus registry on ``port``, from a thread."""
     try:
         import prometheus_client
-
-        from .metrics.prometheus import PrometheusMetrics
     except ImportError:
         raise _UsageError(
             "--metrics-port needs prometheus_client: pip install 'anytasks[prometheus]'"
         ) from None
-    metrics = PrometheusMetrics()
     try:
         prometheus_client.start_http_server(port)
     except OSError as exc:
         raise _UsageError(f"--metrics-port {port}: {exc.strerror or exc}") from None
-    return metrics
+
+
+def _metrics_listeners(port: int) -> list[Listener]:
+    """The listener that counts for ``--metrics-port``: none if the application registered
+    a ``PrometheusMetrics`` in the default registry itself, which is served instead."""
+    import prometheus_client
+
+    from .metrics.prometheus import PrometheusMetrics, registered_in
+
+    if registered_in(prometheus_client.REGISTRY):
+        logger.info("--metrics-port %d serves the application's own PrometheusMetrics", port)
+        return []
+    try:
+        return [PrometheusMetrics()]
+    except ValueError as exc:
+        taken = [
+            family.name
+            for family in prometheus_client.REGISTRY.collect()
+            if family.name.startswith("anytasks_")
+        ]
+        raise _UsageError(
+            f"--metrics-port {port}: prometheus_client.REGISTRY already has metrics named "
+            f"{', '.join(sorted(taken)) or exc}, not anytasks' PrometheusMetrics, which "
+            "needs those names: rename yours"
+        ) from None
 
 
 def _configure_logging(level: str) -> None:
