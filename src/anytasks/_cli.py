@@ -35,8 +35,8 @@ or an async function, called with no arguments, that returns either.
 Signals are handled from the start. The first SIGTERM or SIGINT stops every loop
 (iterations in progress finish), or cancels that async function if it is still running;
 loops still running after --grace seconds, or at a second signal, are cancelled. A third
-signal, or loops still running --grace seconds after they were cancelled, exit at once
-with status 128 + the signal's number (143 for SIGTERM, 130 for SIGINT).
+signal, or loops still running --grace seconds (at least 1) after they were cancelled,
+exit at once with status 128 + the signal's number (143 for SIGTERM, 130 for SIGINT).
 
 Exit status: 0 when every loop ended without failing (or a signal came before any loop
 ran), 1 when a loop failed or a hook of one raised, 2 for a usage error, 130 or 143 for an
@@ -81,7 +81,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         default=30.0,
         metavar="SECONDS",
         help="after a signal, how long stopped loops get to end before they are cancelled, "
-        "and cancelled ones before the exit (default: 30)",
+        "and cancelled ones (at least 1 s) before the exit (default: 30)",
     )
     run.add_argument(
         "--log-level",

@@ -7,9 +7,10 @@ Signals are followed from the start, as the common convention has it:
    cancels that instead, and no loop runs.
 2. After ``grace`` seconds, or at a second signal, the loops still running are cancelled
    (their ``after_loop`` hooks still run).
-3. A third signal, or loops still running ``grace`` seconds after the cancellation (a hook
-   or a shielded body that does not end), exit the process at once, with status 128 plus the
-   signal's number, as a shell reports death by that signal.
+3. A third signal, or loops still running ``grace`` seconds (at least
+   :data:`MIN_CANCEL_GRACE`) after the cancellation (a hook or a shielded body that does not
+   end), exit the process at once, with status 128 plus the signal's number, as a shell
+   reports death by that signal.
 
 Otherwise the service returns once every loop has ended, by a signal or on its own
 (``count=``, or an unhandled error), with the exit status: 1 if a loop failed or a hook of
@@ -40,6 +41,11 @@ loops_logger = logging.getLogger("anytasks")
 #: The signals that end the service: SIGTERM from a supervisor, SIGINT from a terminal.
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
+#: The least time that cancelled loops get to end, however short ``grace`` is: a cancellation
+#: takes a few turns of the event loop and an ``after_loop`` to run, and ``--grace 0`` means
+#: "cancel at once", not "exit at once".
+MIN_CANCEL_GRACE = 1.0
+
 AnyLoop = Loop[..., Any]
 
 
@@ -59,7 +65,7 @@ async def serve(prepare: Callable[[], Awaitable[Setup]], *, grace: float) -> int
     ``grace`` seconds after their cancellation, end the process at once (see the module).
 
     :param grace: seconds between the first signal's ``stop()`` and ``cancel()``, and
-        between ``cancel()`` and the exit.
+        between ``cancel()`` and the exit (at least :data:`MIN_CANCEL_GRACE`).
     :raises: what ``prepare()`` raises, other than the cancellation a signal asked for.
     """
     with anyio.open_signal_receiver(*SHUTDOWN_SIGNALS) as signals:
@@ -199,7 +205,7 @@ class _Service:
             logger.info(
                 "%s received while starting: cancelling the start-up, which gets %g s to end",
                 received.name,
-                self._grace,
+                self._cancel_grace(),
             )
             self._cancel()
             return
@@ -231,7 +237,8 @@ class _Service:
             )
             self._cancel()
         else:
-            self._exit_at_once(f"grace period of {self._grace:g} s after the cancellation is over")
+            seconds = self._cancel_grace()
+            self._exit_at_once(f"grace period of {seconds:g} s after the cancellation is over")
 
     def _note(self, received: signal.Signals) -> None:
         self._signal = received
@@ -239,11 +246,15 @@ class _Service:
 
     def _cancel(self) -> None:
         self._cancelled = True
-        self._deadline = anyio.current_time() + self._grace
+        self._deadline = anyio.current_time() + self._cancel_grace()
         if self._start_up is not None:
             self._start_up.cancel()
         for loop in self._running:
             loop.cancel()
+
+    def _cancel_grace(self) -> float:
+        """How long cancelled loops (or the start-up) get to end before the exit at once."""
+        return max(self._grace, MIN_CANCEL_GRACE)
 
     def _what(self) -> str:
         """What is still running, for the log."""
