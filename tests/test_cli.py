@@ -24,17 +24,18 @@ import textwrap
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 import anytasks
 from anytasks._cli import main
 from anytasks._health import HealthFile
-from anytasks._service import serve
+from anytasks._service import Setup, serve
 
 BACKENDS = ["asyncio", "asyncio+uvloop", "trio"]
 WAIT = 20.0  # seconds: the most any one line or exit is waited for (not expected to be used)
@@ -48,7 +49,9 @@ class Service:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "anytasks", "run", *args],
             cwd=directory,
-            env={**os.environ, **(env or {}), "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"},
+            # Unbuffered unless a test asks otherwise (PYTHONUNBUFFERED=""), so lines arrive
+            # as they are printed.
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {}), "PYTHONPATH": path},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -186,7 +189,7 @@ def test_sigterm_stops_the_loops_and_the_iteration_in_progress_finishes(
     ]
     assert running.logged() == [
         "running 'tick'",
-        "SIGTERM received: stopping 1 loop(s), which get 30 s to end",
+        "SIGTERM received: stopping 1 loop(s) ('tick'), which get 30 s to end",
         "every loop has ended",
     ]
 
@@ -209,7 +212,7 @@ def test_loops_still_running_after_the_grace_period_are_cancelled(
     assert running.markers() == ["iteration started", "after_loop, cancelled=True"]
     assert running.logged() == [
         "running 'stubborn'",
-        "SIGTERM received: stopping 1 loop(s), which get 0.5 s to end",
+        "SIGTERM received: stopping 1 loop(s) ('stubborn'), which get 0.5 s to end",
         "grace period of 0.5 s is over: cancelling 'stubborn'",
         "every loop has ended",
     ]
@@ -238,10 +241,164 @@ def test_a_second_signal_cancels_at_once(
     assert running.markers() == ["iteration started", "after_loop, cancelled=True"]
     assert running.logged() == [
         "running 'stubborn'",
-        "SIGINT received: stopping 1 loop(s), which get 30 s to end",
+        "SIGINT received: stopping 1 loop(s) ('stubborn'), which get 30 s to end",
         "SIGINT received again: cancelling the loops now",
         "every loop has ended",
     ]
+
+
+# The loop `stuck` never ends once it has been stopped: its after_loop hangs (after_loop is
+# shielded from the cancellation) after printing a line that is not flushed, which only an exit
+# that flushes standard output shows. The loop `done` has ended before any signal.
+STUCK = """\
+import anyio
+import anytasks
+
+@anytasks.loop(seconds=0, count=1, name="done")
+async def done():
+    pass
+
+@done.after_loop
+async def after_done():
+    print("> done", flush=True)
+
+@anytasks.loop(seconds=60, name="stuck")
+async def stuck():
+    print("> iteration started", flush=True)
+
+@stuck.after_loop
+async def after_stuck():
+    print("> after_loop waits")
+    await anyio.sleep(60)
+
+loops = [done, stuck]
+"""
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_third_signal_exits_at_once_with_128_plus_its_number(
+    backend: str, tmp_path: Path, service: list[Service]
+) -> None:
+    write_module(tmp_path, STUCK)
+    running = run_service(
+        service, tmp_path, "app:loops", "--backend", backend, env={"PYTHONUNBUFFERED": ""}
+    )
+    running.wait_for("> done")
+    running.wait_for("> iteration started")
+    running.send(signal.SIGINT)
+    running.wait_for("SIGINT received: stopping")
+    running.send(signal.SIGINT)
+    running.wait_for("SIGINT received again")
+    running.send(signal.SIGINT)
+    assert running.finish() == 130
+    assert sorted(running.markers()[:2]) == ["done", "iteration started"]
+    assert running.markers()[2:] == ["after_loop waits"]
+    assert running.logged() == [
+        "running 'done', 'stuck'",
+        "SIGINT received: stopping 1 loop(s) ('stuck'), which get 30 s to end",
+        "SIGINT received again: cancelling the loops now",
+        "SIGINT received a third time: exiting at once with status 130; still running: 'stuck'",
+    ]
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_loops_still_running_a_grace_period_after_the_cancellation_exit_at_once(
+    backend: str, tmp_path: Path, service: list[Service]
+) -> None:
+    write_module(
+        tmp_path,
+        """\
+        import anyio
+        import anytasks
+
+        @anytasks.loop(seconds=0.01, name="shielded")
+        async def shielded():
+            print("> iteration started", flush=True)
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(60)
+        """,
+    )
+    running = run_service(
+        service, tmp_path, "app:shielded", "--grace", "0.3", "--backend", backend
+    )
+    running.wait_for("> iteration started")
+    signalled = time.monotonic()
+    running.send(signal.SIGTERM)
+    assert running.finish() == 143
+    # 0.3 s to end after the stop; at least 1 s after the cancellation.
+    assert time.monotonic() - signalled >= 1.3
+    assert running.markers() == ["iteration started"]
+    assert running.logged() == [
+        "running 'shielded'",
+        "SIGTERM received: stopping 1 loop(s) ('shielded'), which get 0.3 s to end",
+        "grace period of 0.3 s is over: cancelling 'shielded'",
+        "grace period of 1 s after the cancellation is over: exiting at once with status 143; "
+        "still running: 'shielded'",
+    ]
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_grace_of_0_cancels_at_once_and_the_loops_still_end_cleanly(
+    backend: str, tmp_path: Path, service: list[Service]
+) -> None:
+    write_module(tmp_path, STOPPABLE)
+    running = run_service(service, tmp_path, "app:tick", "--grace", "0", "--backend", backend)
+    running.wait_for("> iteration 0 started")
+    running.send(signal.SIGTERM)
+    # Not 143: cancelled loops get a moment to end, however short the grace period.
+    assert running.finish() == 0
+    assert running.markers() == ["iteration 0 started", "after_loop, cancelled=True"]
+    assert running.logged() == [
+        "running 'tick'",
+        "SIGTERM received: stopping 1 loop(s) ('tick'), which get 0 s to end",
+        "grace period of 0 s is over: cancelling 'tick'",
+        "every loop has ended",
+    ]
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_signal_while_the_factory_runs_cancels_it_and_no_loop_runs(
+    backend: str, signum: signal.Signals, tmp_path: Path, service: list[Service]
+) -> None:
+    write_module(
+        tmp_path,
+        """\
+        import anyio
+        import anytasks
+
+        @anytasks.loop(seconds=0.01, name="never")
+        async def never():
+            print("> never", flush=True)
+
+        async def make_loops():
+            print("> factory started", flush=True)
+            try:
+                await anyio.sleep(60)
+            finally:
+                print("> factory finally", flush=True)
+            return never
+        """,
+    )
+    running = run_service(service, tmp_path, "app:make_loops", "--backend", backend)
+    running.wait_for("> factory started")
+    running.send(signum)
+    # A shutdown asked for before any loop ran is no failure.
+    assert running.finish() == 0
+    assert running.markers() == ["factory started", "factory finally"]
+    assert running.logged() == [
+        f"{signum.name} received while starting: cancelling the start-up, which gets 30 s to end",
+        "the start-up was cancelled: no loop ran",
+    ]
+    assert not any("Traceback" in line for line in running.lines)
 
 
 # -- how the service ends, and its exit status -------------------------------------------------
@@ -302,6 +459,40 @@ def test_a_failed_loop_makes_the_status_1_once_every_loop_has_ended(
     assert running.logged("anytasks") == ["Unhandled exception in loop 'broken'"]
     assert "LookupError: no such row" in running.lines
     assert running.logged()[-1] == "every loop has ended; failed: 'broken'"
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_after_loop_that_raises_makes_the_status_1_and_is_logged_once(
+    backend: str, tmp_path: Path, service: list[Service]
+) -> None:
+    write_module(
+        tmp_path,
+        """\
+        import anytasks
+
+        @anytasks.loop(seconds=0, count=2, name="tidy")
+        async def tidy():
+            print(f"> tidy {tidy.current_loop}", flush=True)
+
+        @tidy.after_loop
+        async def after_tidy():
+            raise LookupError("no such row")
+
+        @anytasks.loop(seconds=0, count=1, name="fine")
+        async def fine():
+            print("> fine", flush=True)
+
+        loops = [tidy, fine]
+        """,
+    )
+    running = run_service(service, tmp_path, "app:loops", "--backend", backend)
+    assert running.finish() == 1
+    assert sorted(running.markers()) == ["fine", "tidy 0", "tidy 1"]
+    assert running.logged("anytasks") == ["Exception in a hook of loop 'tidy'"]
+    assert running.lines.count("LookupError: no such row") == 1
+    assert running.logged() == ["running 'tidy', 'fine'", "every loop has ended; failed: 'tidy'"]
 
 
 @pytest.mark.subprocess
@@ -408,6 +599,105 @@ def test_the_metrics_port_serves_the_loops_metrics(tmp_path: Path, service: list
     assert successes[0] >= 2
 
 
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The samples that ``/metrics`` on ``port`` serves, by name and labels."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=WAIT) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("where", "backend"),
+    [("import", "asyncio"), ("import", "asyncio+uvloop"), ("factory", "trio")],
+)
+def test_the_metrics_port_serves_the_applications_own_prometheus_metrics(
+    where: str, backend: str, tmp_path: Path, service: list[Service]
+) -> None:
+    register = "anytasks.add_listener(PrometheusMetrics())"
+    write_module(
+        tmp_path,
+        f"""\
+        import anytasks
+        from anytasks.metrics.prometheus import PrometheusMetrics
+
+        {register if where == "import" else ""}
+
+        @anytasks.loop(seconds=0, count=3, name="beat")
+        async def beat():
+            pass
+
+        reported = False
+
+        @anytasks.loop(seconds=0.01, name="idle")
+        async def idle():
+            # Once beat's task is done, its end has been counted too (after its after_loop).
+            global reported
+            if not reported and beat.last_end is not None and not beat.is_running():
+                reported = True
+                print("> beat ended", flush=True)
+
+        async def make_loops():
+            {register if where == "factory" else "pass"}
+            return [beat, idle]
+        """,
+    )
+    port = free_port()
+    running = run_service(
+        service, tmp_path, "app:make_loops", "--metrics-port", str(port), "--backend", backend
+    )
+    running.wait_for("> beat ended")
+    samples = scrape(port)
+    running.send(signal.SIGTERM)
+    assert running.finish() == 0
+    # Counted once, by the application's own listener.
+    assert samples["anytasks_iterations_total", (("loop", "beat"), ("outcome", "success"))] == 3
+    assert samples["anytasks_loop_ends_total", (("loop", "beat"), ("reason", "completed"))] == 1
+    assert samples["anytasks_running", (("loop", "idle"),)] == 1
+    assert running.logged() == [
+        f"--metrics-port {port} serves the application's own PrometheusMetrics",
+        "running 'beat', 'idle'",
+        "SIGTERM received: stopping 1 loop(s) ('idle'), which get 30 s to end",
+        "every loop has ended",
+    ]
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+def test_metrics_of_anytasks_names_that_are_not_anytasks_are_a_usage_error(
+    tmp_path: Path, service: list[Service]
+) -> None:
+    write_module(
+        tmp_path,
+        """\
+        import prometheus_client
+
+        import anytasks
+
+        prometheus_client.Counter("anytasks_iterations", "Iterations of something else.")
+        prometheus_client.Gauge("anytasks_running", "Something else that runs.")
+
+        @anytasks.loop(seconds=0, count=1, name="beat")
+        async def beat():
+            print("> beat", flush=True)
+        """,
+    )
+    port = free_port()
+    running = run_service(service, tmp_path, "app:beat", "--metrics-port", str(port))
+    assert running.finish() == 2
+    assert running.markers() == []
+    assert running.lines[-1] == (
+        f"python -m anytasks run: error: --metrics-port {port}: prometheus_client.REGISTRY "
+        "already has metrics named anytasks_iterations, anytasks_running, not anytasks' "
+        "PrometheusMetrics, which needs those names: rename yours"
+    )
+
+
 @pytest.mark.subprocess
 @pytest.mark.timeout(30)
 def test_a_metrics_port_in_use_is_a_usage_error(tmp_path: Path, service: list[Service]) -> None:
@@ -440,7 +730,25 @@ def run_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "anytasks.run"]
 
 
+def loops_to_serve(*loops: anytasks.Loop[..., Any]) -> Callable[[], Awaitable[Setup]]:
+    async def prepare() -> Setup:
+        return Setup(loops)
+
+    return prepare
+
+
+@pytest.fixture
+def no_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails the test, rather than end pytest's own process, if the service exits at once."""
+
+    def exit_at_once(status: int) -> NoReturn:
+        raise AssertionError(f"the service would have exited with status {status}")
+
+    monkeypatch.setattr(os, "_exit", exit_at_once)
+
+
 @pytest.mark.anyio
+@pytest.mark.usefixtures("no_exit")
 async def test_serve_stops_the_loops_then_cancels_them_after_the_grace_period(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -462,54 +770,69 @@ async def test_serve_stops_the_loops_then_cancels_them_after_the_grace_period(
     @stubborn.after_loop
     async def after_stubborn() -> None:
         events.append(f"stubborn after_loop, cancelled={stubborn.is_being_cancelled()}")
+        # A second signal once the grace period has cancelled the loops changes nothing.
+        await signal_and_wait_for(signal.SIGTERM, "already", caplog)
 
-    assert await serve([stubborn, quick], grace=0.05) is True
+    assert await serve(loops_to_serve(stubborn, quick), grace=0.2) == 0
     # Trio starts tasks in no set order.
     assert sorted(events[:2]) == ["quick 0", "stubborn started"]
     assert events[2:] == ["stubborn after_loop, cancelled=True"]
     assert run_messages(caplog) == [
         "running 'stubborn', 'quick'",
-        "SIGTERM received: stopping 2 loop(s), which get 0.05 s to end",
-        "grace period of 0.05 s is over: cancelling 'stubborn'",
+        "SIGTERM received: stopping 2 loop(s) ('stubborn', 'quick'), which get 0.2 s to end",
+        "grace period of 0.2 s is over: cancelling 'stubborn'",
+        "SIGTERM received: the loops are being cancelled already",
         "every loop has ended",
     ]
 
 
+async def signal_and_wait_for(
+    signum: signal.Signals, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Trio delivers a signal that is sent again before the first was read only once.
+    signal.raise_signal(signum)
+    while not any(message in logged for logged in run_messages(caplog)):  # noqa: ASYNC110
+        await anyio.sleep(0.001)
+
+
 @pytest.mark.anyio
-async def test_serve_cancels_at_a_second_signal_and_reports_failures(
+@pytest.mark.usefixtures("no_exit")
+async def test_serve_cancels_at_a_second_signal_and_counts_hook_errors_as_failures(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, "anytasks")
 
-    async def signal_and_wait_for(message: str) -> None:
-        # Trio delivers a signal that is sent again before the first was read only once.
-        signal.raise_signal(signal.SIGINT)
-        while not any(message in logged for logged in run_messages(caplog)):  # noqa: ASYNC110
-            await anyio.sleep(0.001)
-
     @anytasks.loop(seconds=0.01, name="stubborn")
     async def stubborn() -> None:
-        await signal_and_wait_for("SIGINT received: stopping")
-        await signal_and_wait_for("SIGINT received again")
+        while broken.last_end is None:  # noqa: ASYNC110
+            await anyio.sleep(0.001)
+        await signal_and_wait_for(signal.SIGINT, "SIGINT received: stopping", caplog)
+        await signal_and_wait_for(signal.SIGINT, "SIGINT received again", caplog)
         await anyio.sleep(10)
 
     @stubborn.after_loop
     async def after_stubborn() -> None:
-        await signal_and_wait_for("already")
-        raise LookupError("no such row")  # a hook's error: logged, the loop has not failed
+        raise LookupError("no such row")  # a hook's error: the loop has not failed, the run has
 
     @anytasks.loop(seconds=0, name="broken")
     async def broken() -> None:
         raise LookupError("no such row")
 
     with anyio.fail_after(5):  # far less than the grace period
-        assert await serve([stubborn, broken], grace=30) is False
+        assert await serve(loops_to_serve(stubborn, broken), grace=30) == 1
     assert run_messages(caplog) == [
         "running 'stubborn', 'broken'",
-        "SIGINT received: stopping 2 loop(s), which get 30 s to end",
+        # 'broken' had ended.
+        "SIGINT received: stopping 1 loop(s) ('stubborn'), which get 30 s to end",
         "SIGINT received again: cancelling the loops now",
-        "SIGINT received: the loops are being cancelled already",
-        "every loop has ended; failed: 'broken'",
+        "every loop has ended; failed: 'broken', 'stubborn'",
+    ]
+    # Each error logged once, with its traceback.
+    assert [
+        (r.getMessage(), r.exc_info is not None) for r in caplog.records if r.name == "anytasks"
+    ] == [
+        ("Unhandled exception in loop 'broken'", True),
+        ("Exception in a hook of loop 'stubborn'", True),
     ]
     assert (stubborn.failed(), broken.failed()) == (False, True)
 

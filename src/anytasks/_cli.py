@@ -8,6 +8,7 @@ argparse's usage message and exit status 2.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import math
 import os
@@ -24,14 +25,22 @@ from ._events import Listener
 BACKENDS = ("asyncio", "asyncio+uvloop", "trio")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
+logger = logging.getLogger("anytasks.run")
+
 RUN_DESCRIPTION = """\
 Run the loops that MODULE:OBJECT names until they end or a SIGTERM or SIGINT arrives.
 OBJECT (an attribute path such as loops or App.loops) is a Loop, an iterable of loops,
 or an async function, called with no arguments, that returns either.
 
-On SIGTERM or SIGINT every loop is stopped (iterations in progress finish); loops still
-running after --grace seconds, or at a second signal, are cancelled. Exit status: 0 when
-every loop ended without failing, 1 when one failed, 2 for a usage error."""
+Signals are handled from the start. The first SIGTERM or SIGINT stops every loop
+(iterations in progress finish), or cancels that async function if it is still running;
+loops still running after --grace seconds, or at a second signal, are cancelled. A third
+signal, or loops still running --grace seconds (at least 1) after they were cancelled,
+exit at once with status 128 + the signal's number (143 for SIGTERM, 130 for SIGINT).
+
+Exit status: 0 when every loop ended without failing (or a signal came before any loop
+ran), 1 when a loop failed or a hook of one raised, 2 for a usage error, 130 or 143 for an
+exit at once."""
 
 
 class _UsageError(Exception):
@@ -71,8 +80,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         type=_grace,
         default=30.0,
         metavar="SECONDS",
-        help="after a signal, how long stopped loops get to end before they are cancelled "
-        "(default: 30)",
+        help="after a signal, how long stopped loops get to end before they are cancelled, "
+        "and cancelled ones (at least 1 s) before the exit (default: 30)",
     )
     run.add_argument(
         "--log-level",
@@ -87,7 +96,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--metrics-port",
         type=_port,
         metavar="PORT",
-        help="serve Prometheus metrics on this port (needs anytasks[prometheus])",
+        help="serve Prometheus metrics on this port: the application's own PrometheusMetrics "
+        "if it registered one in the default registry (needs anytasks[prometheus])",
     )
     run.add_argument(
         "--health-file",
@@ -157,7 +167,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ._health import HealthFile
-    from ._service import serve
+    from ._service import Setup, serve
     from ._target import TargetError, load_target
 
     backend, options = _backend(args.backend)
@@ -179,35 +189,62 @@ def _run(args: argparse.Namespace) -> int:
         listeners.append(HealthFile(Path(args.health_file)))
     _configure_logging(args.log_level)
     if args.metrics_port is not None:
-        listeners.append(_serve_metrics(args.metrics_port))
+        _start_metrics_server(args.metrics_port)
 
-    async def service() -> bool:
+    async def prepare() -> Setup:
         try:
             loops = await get_loops()
         except TargetError as exc:
             raise _UsageError(str(exc)) from None
-        return await serve(loops, grace=args.grace, listeners=listeners)
+        # Once the loops are made: a factory may register the application's own metrics.
+        if args.metrics_port is not None:
+            listeners.extend(_metrics_listeners(args.metrics_port))
+        return Setup(loops, listeners)
 
-    ok = anyio.run(service, backend=backend, backend_options=options)
-    return 0 if ok else 1
+    return anyio.run(
+        functools.partial(serve, prepare, grace=args.grace),
+        backend=backend,
+        backend_options=options,
+    )
 
 
-def _serve_metrics(port: int) -> Listener:
-    """Serve Prometheus metrics on ``port`` (from a thread); return the listener that counts."""
+def _start_metrics_server(port: int) -> None:
+    """Serve the default Prometheus registry on ``port``, from a thread."""
     try:
         import prometheus_client
-
-        from .metrics.prometheus import PrometheusMetrics
     except ImportError:
         raise _UsageError(
             "--metrics-port needs prometheus_client: pip install 'anytasks[prometheus]'"
         ) from None
-    metrics = PrometheusMetrics()
     try:
         prometheus_client.start_http_server(port)
     except OSError as exc:
         raise _UsageError(f"--metrics-port {port}: {exc.strerror or exc}") from None
-    return metrics
+
+
+def _metrics_listeners(port: int) -> list[Listener]:
+    """The listener that counts for ``--metrics-port``: none if the application registered
+    a ``PrometheusMetrics`` in the default registry itself, which is served instead."""
+    import prometheus_client
+
+    from .metrics.prometheus import PrometheusMetrics, registered_in
+
+    if registered_in(prometheus_client.REGISTRY):
+        logger.info("--metrics-port %d serves the application's own PrometheusMetrics", port)
+        return []
+    try:
+        return [PrometheusMetrics()]
+    except ValueError as exc:
+        taken = [
+            family.name
+            for family in prometheus_client.REGISTRY.collect()
+            if family.name.startswith("anytasks_")
+        ]
+        raise _UsageError(
+            f"--metrics-port {port}: prometheus_client.REGISTRY already has metrics named "
+            f"{', '.join(sorted(taken)) or exc}, not anytasks' PrometheusMetrics, which "
+            "needs those names: rename yours"
+        ) from None
 
 
 def _configure_logging(level: str) -> None:

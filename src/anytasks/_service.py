@@ -1,17 +1,32 @@
-"""``anytasks run`` as a service: loops in a background host, ended by SIGTERM or SIGINT.
+"""``anytasks run`` as a service: loops run until they end, or until SIGTERM or SIGINT.
 
-The first signal stops every loop (iterations in progress finish) and gives them ``grace``
-seconds to end; then, or at a second signal, the loops still running are cancelled (their
-``after_loop`` hooks still run). The service returns when every loop has ended, whether
-by a signal or on its own (``count=``, or an unhandled error).
+Signals are followed from the start, as the common convention has it:
+
+1. The first signal stops every loop (iterations in progress finish) and gives them ``grace``
+   seconds to end. While the loops are still being prepared (an async factory awaited), it
+   cancels that instead, and no loop runs.
+2. After ``grace`` seconds, or at a second signal, the loops still running are cancelled
+   (their ``after_loop`` hooks still run).
+3. A third signal, or loops still running ``grace`` seconds (at least
+   :data:`MIN_CANCEL_GRACE`) after the cancellation (a hook or a shielded body that does not
+   end), exit the process at once, with status 128 plus the signal's number, as a shell
+   reports death by that signal.
+
+Otherwise the service returns once every loop has ended, by a signal or on its own
+(``count=``, or an unhandled error), with the exit status: 1 if a loop failed or a hook of
+one raised, else 0.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
+import os
 import signal
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, NamedTuple, NoReturn, final
 
 import anyio
 
@@ -20,64 +35,252 @@ from ._host import background
 from ._loop import Loop
 
 logger = logging.getLogger("anytasks.run")
+# A hook's error goes where a background host logs it: on the loops' own logger.
+loops_logger = logging.getLogger("anytasks")
 
 #: The signals that end the service: SIGTERM from a supervisor, SIGINT from a terminal.
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
+#: The least time that cancelled loops get to end, however short ``grace`` is: a cancellation
+#: takes a few turns of the event loop and an ``after_loop`` to run, and ``--grace 0`` means
+#: "cancel at once", not "exit at once".
+MIN_CANCEL_GRACE = 1.0
 
-async def serve(
-    loops: Sequence[Loop[..., Any]], *, grace: float, listeners: Sequence[Listener] = ()
-) -> bool:
-    """Run ``loops`` until they have all ended; return whether none failed.
+AnyLoop = Loop[..., Any]
 
-    :param grace: seconds between the first signal's ``stop()`` and ``cancel()``.
-    :param listeners: get the events of every loop while the service runs (the health file,
-        the metrics).
+
+class Setup(NamedTuple):
+    """What the service runs: the loops, and the listeners that get their events meanwhile."""
+
+    loops: Sequence[AnyLoop]
+    listeners: Sequence[Listener] = ()
+
+
+async def serve(prepare: Callable[[], Awaitable[Setup]], *, grace: float) -> int:
+    """Await ``prepare()``, run the loops it gives until they have all ended; return the exit
+    status: 0, or 1 if a loop failed or a hook of one raised.
+
+    A signal while ``prepare()`` runs cancels it, and no loop runs: status 0, since a
+    shutdown was asked for and nothing failed. A third signal, or loops that outlive
+    ``grace`` seconds after their cancellation, end the process at once (see the module).
+
+    :param grace: seconds between the first signal's ``stop()`` and ``cancel()``, and
+        between ``cancel()`` and the exit (at least :data:`MIN_CANCEL_GRACE`).
+    :raises: what ``prepare()`` raises, other than the cancellation a signal asked for.
     """
-    for listener in listeners:
-        add_listener(listener)
-    try:
-        with anyio.open_signal_receiver(*SHUTDOWN_SIGNALS) as signals:
-            async with background():
-                for loop in loops:
-                    loop.start()
-                logger.info("running %s", _names(loops))
-                async with anyio.create_task_group() as watcher:
-                    watcher.start_soon(_shut_down_on_signal, signals, loops, grace)
-                    for loop in loops:
-                        await loop.join()
-                    watcher.cancel_scope.cancel()
-    finally:
-        for listener in listeners:
-            remove_listener(listener)
-    failed = [loop for loop in loops if loop.failed()]
-    if failed:
-        logger.error("every loop has ended; failed: %s", _names(failed))
-    else:
-        logger.info("every loop has ended")
-    return not failed
+    with anyio.open_signal_receiver(*SHUTDOWN_SIGNALS) as signals:
+        service = _Service(grace)
+        async with anyio.create_task_group() as watcher:
+            watcher.start_soon(service.follow, signals)
+            await service.run(prepare)
+            watcher.cancel_scope.cancel()
+    return service.exit_status()
 
 
-async def _shut_down_on_signal(
-    signals: AsyncIterator[signal.Signals], loops: Sequence[Loop[..., Any]], grace: float
-) -> None:
-    received = await signals.__anext__()
-    logger.info(
-        "%s received: stopping %d loop(s), which get %g s to end", received.name, len(loops), grace
+@final
+class _Service:
+    """One ``anytasks run``: the loops it runs, and the signals it has received."""
+
+    __slots__ = (
+        "_cancelled",
+        "_deadline",
+        "_error",
+        "_failed",
+        "_grace",
+        "_running",
+        "_signal",
+        "_signals",
+        "_start_up",
+        "_status",
     )
-    for loop in loops:
-        loop.stop()
-    with anyio.move_on_after(grace) as waited:
-        received = await signals.__anext__()
-        logger.warning("%s received again: cancelling the loops now", received.name)
-    if waited.cancelled_caught:
-        running = [loop for loop in loops if loop.is_running()]
-        logger.warning("grace period of %g s is over: cancelling %s", grace, _names(running))
-    for loop in loops:
-        loop.cancel()
-    async for received in signals:
-        logger.warning("%s received: the loops are being cancelled already", received.name)
+
+    def __init__(self, grace: float) -> None:
+        self._grace = grace
+        # While prepare() runs, its scope; the loops are not known yet.
+        self._start_up: anyio.CancelScope | None = None
+        # The loops whose tasks have not ended, in the order given.
+        self._running: list[AnyLoop] = []
+        # The loops that failed, or whose hook raised, in the order they ended.
+        self._failed: list[AnyLoop] = []
+        # The latest signal received, and how many were.
+        self._signal: signal.Signals | None = None
+        self._signals = 0
+        self._cancelled = False
+        # When the grace period ends: of the stop, then of the cancellation.
+        self._deadline = math.inf
+        self._status = 0
+        self._error: Exception | None = None
+
+    # -- the loops ------------------------------------------------------------------------
+
+    async def run(self, prepare: Callable[[], Awaitable[Setup]]) -> None:
+        try:
+            self._status = await self._prepare_and_run(prepare)
+        except Exception as exc:
+            # Raised by exit_status(), out of the task group, which would wrap it in an
+            # exception group: main() must see a usage error, and the factory's own error
+            # must show as it is.
+            self._error = exc
+
+    def exit_status(self) -> int:
+        """0, or 1 if a loop failed or a hook of one raised; raises what prepare() raised."""
+        if self._error is not None:
+            raise self._error
+        return self._status
+
+    async def _prepare_and_run(self, prepare: Callable[[], Awaitable[Setup]]) -> int:
+        setup = await self._prepare(prepare)
+        if setup is None:
+            logger.info("the start-up was cancelled: no loop ran")
+            return 0
+        for listener in setup.listeners:
+            add_listener(listener)
+        try:
+            await self._run_loops(setup.loops)
+        finally:
+            for listener in setup.listeners:
+                remove_listener(listener)
+        if self._failed:
+            logger.error("every loop has ended; failed: %s", _names(self._failed))
+            return 1
+        logger.info("every loop has ended")
+        return 0
+
+    async def _prepare(self, prepare: Callable[[], Awaitable[Setup]]) -> Setup | None:
+        """What ``prepare()`` gives, or None if a signal asked for the shutdown meanwhile."""
+        setup = None
+        with anyio.CancelScope() as self._start_up:
+            setup = await prepare()
+        self._start_up = None
+        # Also if prepare() ended despite the cancellation: the shutdown was asked for.
+        return None if self._signal is not None else setup
+
+    async def _run_loops(self, loops: Sequence[AnyLoop]) -> None:
+        # Before the first checkpoint, so that a signal from now on stops these loops.
+        self._running = list(loops)
+        logger.info("running %s", _names(loops))
+        # A loop's own `other.start()` runs `other` in this host, as in background().
+        async with background(), anyio.create_task_group() as group:
+            for loop in loops:
+                group.start_soon(self._run_loop, loop, name=loop.name)
+
+    async def _run_loop(self, loop: AnyLoop) -> None:
+        """``await loop.run()``, which raises what a background host would only log."""
+        try:
+            # A loop whose task begins after the first signal would miss its stop().
+            if self._signal is None:
+                await loop.run()
+        except Exception as exc:
+            self._failed.append(loop)
+            end = loop.last_end
+            if end is None or exc is not end.exception:
+                # A hook's own error; the body's went to the error hook already.
+                loops_logger.exception("Exception in a hook of loop %r", loop.name)
+        finally:
+            self._running.remove(loop)
+
+    # -- the signals ----------------------------------------------------------------------
+
+    async def follow(self, signals: AsyncIterator[signal.Signals]) -> None:
+        """Stop at the first signal, cancel after the grace period or at the second, exit at
+        once at the third or when the grace period after the cancellation is over."""
+        self._first_signal(await signals.__anext__())
+        while True:
+            received = await self._next_signal(signals)
+            if received is None:
+                self._grace_over()
+            else:
+                self._another_signal(received)
+
+    async def _next_signal(self, signals: AsyncIterator[signal.Signals]) -> signal.Signals | None:
+        """The next signal, or None if the grace period ends first."""
+        with anyio.CancelScope(deadline=self._deadline):
+            return await signals.__anext__()
+        return None
+
+    def _first_signal(self, received: signal.Signals) -> None:
+        self._note(received)
+        self._deadline = anyio.current_time() + self._grace
+        if self._start_up is not None:
+            logger.info(
+                "%s received while starting: cancelling the start-up, which gets %g s to end",
+                received.name,
+                self._cancel_grace(),
+            )
+            self._cancel()
+            return
+        logger.info(
+            "%s received: stopping %d loop(s) (%s), which get %g s to end",
+            received.name,
+            len(self._running),
+            _names(self._running),
+            self._grace,
+        )
+        for loop in self._running:
+            loop.stop()
+
+    def _another_signal(self, received: signal.Signals) -> None:
+        self._note(received)
+        if self._signals >= 3:
+            self._exit_at_once(f"{received.name} received a third time")
+        if self._cancelled:
+            what = "the start-up is" if self._start_up is not None else "the loops are"
+            logger.warning("%s received: %s being cancelled already", received.name, what)
+        else:
+            logger.warning("%s received again: cancelling the loops now", received.name)
+            self._cancel()
+
+    def _grace_over(self) -> None:
+        if not self._cancelled:
+            logger.warning(
+                "grace period of %g s is over: cancelling %s", self._grace, self._what()
+            )
+            self._cancel()
+        else:
+            seconds = self._cancel_grace()
+            self._exit_at_once(f"grace period of {seconds:g} s after the cancellation is over")
+
+    def _note(self, received: signal.Signals) -> None:
+        self._signal = received
+        self._signals += 1
+
+    def _cancel(self) -> None:
+        self._cancelled = True
+        self._deadline = anyio.current_time() + self._cancel_grace()
+        if self._start_up is not None:
+            self._start_up.cancel()
+        for loop in self._running:
+            loop.cancel()
+
+    def _cancel_grace(self) -> float:
+        """How long cancelled loops (or the start-up) get to end before the exit at once."""
+        return max(self._grace, MIN_CANCEL_GRACE)
+
+    def _what(self) -> str:
+        """What is still running, for the log."""
+        if self._start_up is not None:
+            return "the start-up"
+        # Once the loops named have ended, the service waits for those they started.
+        return _names(self._running) or "loops started by the loops"
+
+    def _exit_at_once(self, why: str) -> NoReturn:
+        assert self._signal is not None
+        status = 128 + self._signal
+        logger.error(
+            "%s: exiting at once with status %d; still running: %s", why, status, self._what()
+        )
+        _flush_output()
+        # Not sys.exit(): unwinding would wait for the very hooks that do not end.
+        os._exit(status)
 
 
-def _names(loops: Sequence[Loop[..., Any]]) -> str:
+def _flush_output() -> None:
+    """Write out what os._exit() would lose: buffered log records and standard streams."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+def _names(loops: Sequence[AnyLoop]) -> str:
     return ", ".join(repr(loop.name) for loop in loops)

@@ -17,6 +17,7 @@ Needs the ``anytasks[prometheus]`` extra (prometheus-client).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, final
 
@@ -51,6 +52,15 @@ __all__ = ["PrometheusMetrics"]
 
 _RUNNING = "anytasks_running"
 _NEXT_RUN = "anytasks_next_run_timestamp_seconds"
+
+
+def registered_in(registry: CollectorRegistry) -> bool:
+    """Whether a :class:`PrometheusMetrics` is registered in ``registry``.
+
+    Not public: ``anytasks run --metrics-port`` serves an application's own rather than fail
+    to register a second one.
+    """
+    return registry in _registries
 
 
 @final
@@ -188,6 +198,7 @@ class PrometheusMetrics:
             self._last_success,
         )
         self.registry.register(_Collector(self))
+        _registries.add(self.registry)
 
     def __call__(self, event: LoopEvent) -> None:
         """Record ``event``."""
@@ -213,6 +224,11 @@ class PrometheusMetrics:
 
     def __repr__(self) -> str:
         return f"<PrometheusMetrics registry={self.registry!r}>"
+
+
+# The registries that registered_in() knows; weakly, so that a test's registry of its own
+# goes, with its metrics, once the test lets go of it.
+_registries: weakref.WeakSet[CollectorRegistry] = weakref.WeakSet()
 
 
 class _Collector:
