@@ -13,7 +13,7 @@ which instants run, by the rules that `Cron` documents:
   occurrences in a fall-back, none in a gap.
 
 It parses its own small subset of cron (numbers, ``*``, ranges, steps, lists), so it shares
-nothing with cronsim or `anytasks._cron` but the rules.
+nothing with cronsim or `anytasks._schedules.cron` but the rules.
 
 Every zone whose UTC offset changes in YEAR takes part. Zones that make the same change (the
 same instant, from the same offset to the same one: aliases, and neighbours that change
@@ -36,7 +36,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anytasks._cron import Cron, cron
+from anytasks._schedules.cron import Cron, cron
 
 UTC = datetime.timezone.utc
 YEAR = 2026

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from anytasks._cron import cron
-from anytasks._missed import (
+from anytasks._schedules.cron import cron
+from anytasks._schedules.every import every
+from anytasks._schedules.missed import (
     MAX_COUNTED,
     IntervalPlan,
     Overrun,
@@ -27,7 +28,7 @@ from anytasks._missed import (
     plan_woken_wall,
     stable_offset,
 )
-from anytasks._schedules import Schedule, every
+from anytasks._schedules.protocol import Schedule
 
 UTC = datetime.timezone.utc
 NOON = datetime.datetime(2026, 1, 1, 12, tzinfo=UTC)

@@ -9,12 +9,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from anytasks._schedule import (
-    next_time_of_day,
-    normalize_times,
-    resolve_local,
-    validate_interval,
-)
+from anytasks._schedules.daily import next_time_of_day, normalize_times, resolve_local
+from anytasks._schedules.every import validate_interval
 
 UTC = datetime.timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")

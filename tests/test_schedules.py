@@ -16,9 +16,7 @@ from cronsim import CronSim
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anytasks import Tick
-from anytasks._cron import Cron, cron
-from anytasks._schedules import AnyOf, Daily, Every, Schedule, daily, every
+from anytasks import AnyOf, Cron, Daily, Every, Schedule, Tick, cron, daily, every
 
 UTC = datetime.timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")
@@ -428,7 +426,7 @@ def test_cron_without_cronsim_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
 
 def test_import_anytasks_does_not_import_cronsim() -> None:
     code = (
-        "import anytasks, anytasks._cron, anytasks._schedules, anytasks._missed, sys; "
+        "import anytasks, anytasks._schedules.cron, anytasks._schedules.missed, sys; "
         "assert 'cronsim' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

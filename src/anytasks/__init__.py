@@ -1,8 +1,6 @@
 """anytasks: discord.ext.tasks-style background loops on AnyIO, for asyncio and Trio."""
 
 from ._backoff import ExponentialBackoff as ExponentialBackoff
-from ._cron import Cron as Cron
-from ._cron import cron as cron
 from ._decorator import loop as loop
 from ._events import IterationFinished as IterationFinished
 from ._events import IterationRetrying as IterationRetrying
@@ -25,12 +23,14 @@ from ._outcome import IterationTimeout as IterationTimeout
 from ._outcome import LoopEnd as LoopEnd
 from ._outcome import SkipReason as SkipReason
 from ._outcome import TimeoutAction as TimeoutAction
-from ._schedules import AnyOf as AnyOf
-from ._schedules import Daily as Daily
-from ._schedules import Every as Every
-from ._schedules import Schedule as Schedule
-from ._schedules import daily as daily
-from ._schedules import every as every
+from ._schedules.cron import Cron as Cron
+from ._schedules.cron import cron as cron
+from ._schedules.daily import Daily as Daily
+from ._schedules.daily import daily as daily
+from ._schedules.every import Every as Every
+from ._schedules.every import every as every
+from ._schedules.protocol import Schedule as Schedule
+from ._schedules.union import AnyOf as AnyOf
 from ._state import LoopState as LoopState
 from ._ticks import Tick as Tick
 from ._ticks import Ticks as Ticks

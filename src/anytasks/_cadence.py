@@ -219,7 +219,7 @@ class Cadence(WallClockWaits):
 
     def _plan_missed(self, scheduled: float, interval: float, now: float) -> float:
         """The due time of the slot to run after the one due at ``scheduled``, now behind."""
-        from ._missed import plan_interval  # not at import: only loops that fall behind
+        from ._schedules.missed import plan_interval  # not at import: only loops that fall behind
 
         options = self.options
         plan = plan_interval(scheduled, interval, 0, now, options.overrun_policy, options.grace)
@@ -229,7 +229,7 @@ class Cadence(WallClockWaits):
     def _plan_late_wake(self, due: float, start: float, interval: float) -> float | None:
         """After a wait for ``due`` (to start at ``start``) ended: None if it ended on time,
         else the due time of the slot that the policy runs instead (perhaps still to come)."""
-        from ._missed import interval_wake_is_late, plan_interval
+        from ._schedules.missed import interval_wake_is_late, plan_interval
 
         primitives = self.primitives
         assert primitives is not None
@@ -275,7 +275,7 @@ class Cadence(WallClockWaits):
                     due = max(due, primitives.current_time())
                 start = due
                 if self.jitter:
-                    from ._missed import jittered
+                    from ._schedules.missed import jittered
 
                     start = jittered(due, due + interval, self.jitter, self.random)
                 self.next_deadline, self.next_slot = start, due
@@ -333,7 +333,7 @@ class Cadence(WallClockWaits):
         schedule = self.options.wall_schedule
         assert schedule is not None
         # Every slot that came due while paused is skipped; the next one runs.
-        from ._missed import plan_wall
+        from ._schedules.missed import plan_wall
 
         plan = plan_wall(schedule, self.last_target, _backend.wall_now(), "skip", None)
         self.note_skipped(plan.skipped, "paused")

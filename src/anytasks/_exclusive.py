@@ -28,7 +28,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from ._lease_context import CurrentLease, current
-from ._missed import draw
+from ._schedules.missed import draw
 from .lease._common import Grant, Lease, LeaseUnavailable
 
 logger = logging.getLogger("anytasks")

@@ -13,14 +13,16 @@ import datetime
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, final
 
-from ._cron import cron
-from ._schedule import normalize_times
-from ._schedules import Checked, Every, Schedule, WallClock, daily, every
+from ._schedules.cron import cron
+from ._schedules.daily import daily, normalize_times
+from ._schedules.every import Every, every
+from ._schedules.protocol import Schedule
+from ._schedules.union import Checked, WallClock
 
 if TYPE_CHECKING:
-    from ._missed import Overrun
     from ._outcome import TimeoutAction
     from ._retry import BackoffSpec
+    from ._schedules.missed import Overrun
     from .lease import Lease
 
 #: What a loop runs on: the monotonic grid of :class:`Every`, or a wall-clock :class:`Schedule`.
@@ -91,8 +93,9 @@ class LoopOptions:
     # The lease that makes each slot run on one replica only (see _exclusive).
     exclusive: Lease | None = None
     # Derived in __post_init__: the wall-clock schedule the loop follows, or None for an
-    # interval on the event loop's monotonic clock.
+    # interval on the event loop's monotonic clock, and then that interval in seconds.
     wall_schedule: Schedule | None = dataclasses.field(init=False, repr=False, compare=False)
+    interval: float | None = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         schedule = self.schedule
@@ -106,6 +109,8 @@ class LoopOptions:
         else:
             wall = Checked(schedule)
         object.__setattr__(self, "wall_schedule", wall)
+        interval = schedule.interval if wall is None and isinstance(schedule, Every) else None
+        object.__setattr__(self, "interval", interval)
 
     @property
     def overrun_policy(self) -> Overrun:
@@ -142,7 +147,7 @@ def parse_options(keywords: dict[str, Any], where: str = "@loop()") -> LoopOptio
     common = {key: value for key, value in keywords.items() if key in _COMMON_KEYS}
     forms = {key: value for key, value in keywords.items() if key in _SCHEDULE_KEYS}
     # Imported here: most loops set none of these, and `import anytasks` stays small.
-    from ._missed import check_grace, check_jitter, check_overrun
+    from ._schedules.missed import check_grace, check_jitter, check_overrun
 
     if common.get("overrun") is not None:
         common["overrun"] = check_overrun(common["overrun"])

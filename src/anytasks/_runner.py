@@ -28,7 +28,7 @@ from ._attempts import utc_from_timestamp
 from ._cancellation import cancellation_requested
 from ._ending import Ending
 from ._options import LoopOptions
-from ._schedules import Every
+from ._schedules.every import Every
 from ._state import LoopState, check_transition, sticky
 
 if TYPE_CHECKING:

@@ -15,8 +15,9 @@ from ._attempts import utc_from_timestamp
 from ._backend import wall_now
 from ._hooks import Hooks
 from ._options import AnySchedule, LoopOptions, parse_schedule
-from ._preview import preview
-from ._schedules import Daily, Every
+from ._schedules.daily import Daily
+from ._schedules.every import Every
+from ._schedules.preview import preview
 from ._ticks import Ticks
 
 if TYPE_CHECKING:
@@ -131,7 +132,15 @@ class Settings(Hooks):
         next_due = run.next_iteration() if run is not None else None
         if run is not None and run.next_slot is not None and next_due is not None:
             next_slot = utc_from_timestamp(run.wall_offset + run.next_slot)
-        return preview(self._options, n, now=wall_now(), next_due=next_due, next_slot=next_slot)
+        options = self._options
+        return preview(
+            options.wall_schedule,
+            options.interval,
+            n,
+            now=wall_now(),
+            next_due=next_due,
+            next_slot=next_slot,
+        )
 
     def ticks(self, *, count: int | None = None) -> Ticks:
         """Iterate over this loop's schedule inline, as :func:`~anytasks.ticks` does.

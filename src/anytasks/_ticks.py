@@ -14,7 +14,7 @@ from . import _backend
 from ._cadence import Cadence
 from ._frozen import Frozen
 from ._options import LoopOptions, parse_options
-from ._schedules import Every
+from ._schedules.every import Every
 from ._state import LoopState
 
 _UTC = datetime.timezone.utc

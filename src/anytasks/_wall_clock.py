@@ -17,7 +17,7 @@ from ._state import STOPPING, LoopState
 
 if TYPE_CHECKING:
     from ._options import LoopOptions
-    from ._schedules import Schedule
+    from ._schedules.protocol import Schedule
 
 # Wall-clock waits re-read the wall clock this often, so that a clock change or a suspended
 # machine delays a run by at most this much.
@@ -62,7 +62,7 @@ class WallClockWaits(Attempts):
     ) -> bool:
         """Wait for the next slot of ``schedule``; False if it has none; returns early on
         change_interval(), pause() or stop()."""
-        from ._missed import jittered, plan_wall, plan_woken_wall
+        from ._schedules.missed import jittered, plan_wall, plan_woken_wall
 
         options = self.options
         overrun, grace = options.overrun_policy, options.grace

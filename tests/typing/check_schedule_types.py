@@ -12,7 +12,7 @@ import random
 from typing_extensions import assert_type
 
 from anytasks import AnyOf, Cron, Daily, Every, Schedule, cron, daily, every
-from anytasks._missed import (
+from anytasks._schedules.missed import (
     IntervalPlan,
     Overrun,
     WallPlan,

@@ -4,34 +4,33 @@ from __future__ import annotations
 
 import datetime
 
-from ._options import LoopOptions
-from ._schedules import Every
+from .protocol import Schedule
 
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 _UTC = datetime.timezone.utc
 
 
 def preview(
-    options: LoopOptions,
+    wall_schedule: Schedule | None,
+    interval: float | None,
     n: int,
     *,
     now: datetime.datetime,
     next_due: datetime.datetime | None,
     next_slot: datetime.datetime | None = None,
 ) -> list[datetime.datetime]:
-    """The next ``n`` run times of a loop with ``options`` (aware UTC), the first being
+    """The next ``n`` run times (aware UTC) of a loop that follows ``wall_schedule``, or, if
+    that is None, an interval of ``interval`` seconds on the monotonic clock; the first is
     ``next_due``.
 
     ``next_slot`` is the grid's time of ``next_due`` when jitter moved it: later runs follow
     the grid, not the draw. For an interval without a known next due time, the first run is
-    ``now`` (a loop runs at once when started); for a wall-clock schedule (an exclusive loop's
-    interval included: LoopOptions.wall_schedule), its first time at or after ``now``.
+    ``now`` (a loop runs at once when started); for a wall-clock schedule, its first time at
+    or after ``now``.
     """
     times: list[datetime.datetime] = []
-    schedule = options.wall_schedule
-    if schedule is None:
-        assert isinstance(options.schedule, Every)
-        interval = options.schedule.interval
+    if wall_schedule is None:
+        assert interval is not None
         first = next_due if next_due is not None else now
         moment = next_slot if next_slot is not None else first
         for index in range(n):
@@ -44,9 +43,9 @@ def preview(
                 break
         return times
     moment_or_none = (
-        next_due if next_due is not None else schedule.next_after(now - _ONE_MICROSECOND)
+        next_due if next_due is not None else wall_schedule.next_after(now - _ONE_MICROSECOND)
     )
     while moment_or_none is not None and len(times) < n:
         times.append(moment_or_none.astimezone(_UTC))
-        moment_or_none = schedule.next_after(moment_or_none)
+        moment_or_none = wall_schedule.next_after(moment_or_none)
     return times

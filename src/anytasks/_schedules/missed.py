@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Literal, final, overload
 
-from ._schedules import Schedule
+from .protocol import Schedule
 
 Overrun = Literal["burst", "skip", "coalesce"]
 _OVERRUNS: tuple[Overrun, ...] = ("burst", "skip", "coalesce")

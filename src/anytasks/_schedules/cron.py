@@ -16,7 +16,8 @@ import datetime
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, final
 
-from ._schedules import WallClock, require_aware
+from .protocol import require_aware
+from .union import WallClock
 
 if TYPE_CHECKING:
     from cronsim import CronSim

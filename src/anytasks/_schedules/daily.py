@@ -1,17 +1,22 @@
-"""When does a loop run next: pure calendar arithmetic, with ``now`` always passed in.
+"""`daily`: times of day, each on the wall clock of its own zone, correct across DST changes.
 
-Nothing here reads a clock, sleeps or does I/O, so interval validation, DST gaps, DST folds and
-midnight wrap-around are all tested without waiting.
+The calendar arithmetic is pure, with ``after`` always passed in, so DST gaps and folds and
+midnight wrap-around are tested without waiting.
 """
 
 from __future__ import annotations
 
 import datetime
-import math
 from collections.abc import Sequence
+from typing import Any, cast, final
+
+from .protocol import require_aware
+from .union import WallClock
 
 _UTC = datetime.timezone.utc
+
 _ONE_DAY = datetime.timedelta(days=1)
+
 # Local dates tried, relative to the local date of ``after``. The day before is needed when the
 # clock crossed midnight in a transition: a gap ending at midnight (America/Nuuk springs from
 # 23:00 to 00:00) pushes yesterday's 23:30 into today, and a fall-back across midnight
@@ -19,35 +24,6 @@ _ONE_DAY = datetime.timedelta(days=1)
 # today has begun. The day after is always late enough: its occurrence is the last instant the
 # clock shows that date and time, while the clock at ``after`` still shows an earlier date.
 _DAY_OFFSETS = (-1, 0, 1)
-
-
-def validate_interval(seconds: float, minutes: float, hours: float) -> float:
-    """Return the interval ``seconds + 60 * minutes + 3600 * hours`` in seconds.
-
-    Only the total must be non-negative: a negative component is allowed when the others make up
-    for it, as in discord.py.
-
-    :param seconds: the seconds part of the interval
-    :param minutes: the minutes part of the interval
-    :param hours: the hours part of the interval
-    :raises TypeError: if a component is not an ``int`` or ``float`` (``bool`` included)
-    :raises ValueError: if a component is NaN or infinite, or the total is negative or too large
-        to be finite
-    """
-    for name, value in (("seconds", seconds), ("minutes", minutes), ("hours", hours)):
-        # bool is an int subclass, but `seconds=True` is a mistake, not one second.
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"`{name}` must be a number, not {type(value).__name__!r}")
-        if not math.isfinite(value):
-            raise ValueError(f"`{name}` must be finite, got {value!r}")
-
-    total = float(seconds + 60 * minutes + 3600 * hours)
-    # Finite components can still overflow once scaled (hours=1e306).
-    if not math.isfinite(total):
-        raise ValueError(f"the total interval must be finite, got {total!r} seconds")
-    if total < 0:
-        raise ValueError(f"the total interval must be non-negative, got {total!r} seconds")
-    return total
 
 
 def normalize_times(time: datetime.time | Sequence[datetime.time]) -> tuple[datetime.time, ...]:
@@ -180,15 +156,66 @@ def _utcoffset(moment: datetime.datetime) -> datetime.timedelta:
     return offset
 
 
-def parse_schedule(
-    seconds: float,
-    minutes: float,
-    hours: float,
-    time: datetime.time | Sequence[datetime.time] | None,
-) -> tuple[float, tuple[datetime.time, ...] | None]:
-    """The interval in seconds and the normalized times of day (``None`` if relative)."""
-    if time is None:
-        return validate_interval(seconds, minutes, hours), None
-    if any(value != 0 for value in (seconds, minutes, hours)):
-        raise TypeError("cannot mix `time` with `seconds`, `minutes` or `hours`")
-    return 0.0, normalize_times(time)
+@final
+class Daily(WallClock):
+    """Runs at the same times of day, each on the wall clock of its own zone.
+
+    Made by `daily`. `times` is sorted, without duplicates, naive times read as UTC. A time
+    skipped by a DST gap runs shifted by the size of the gap (02:30 on a spring-forward day in
+    America/New_York runs at 03:30 EDT); a time that happens twice at a fall-back runs once, at
+    its second occurrence.
+
+    .. versionadded:: 0.2
+    """
+
+    __slots__ = ("_times",)
+    __match_args__ = ("times",)
+
+    def __init__(self, times: tuple[datetime.time, ...]) -> None:
+        self._times = normalize_times(times)
+
+    @property
+    def times(self) -> tuple[datetime.time, ...]:
+        """The times of day: sorted, without duplicates, aware (naive ones read as UTC)."""
+        return self._times
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self._times,)
+
+    def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
+        """Return the first of `times` strictly after ``after``, in UTC.
+
+        :return: the next run, or ``None`` when it is past `datetime.datetime.max`
+        :raises ValueError: if ``after`` is naive
+        """
+        require_aware(after)
+        try:
+            return next_time_of_day(self._times, after)
+        except OverflowError:
+            return None
+
+    def __repr__(self) -> str:
+        return f"daily({', '.join(map(repr, self._times))})"
+
+
+def daily(*times: datetime.time | Sequence[datetime.time]) -> Daily:
+    """Run every day at each of ``times``: the schedule of ``@loop(time=...)``.
+
+    Takes the times as arguments or, like ``time=``, one sequence of them. Each time is read on
+    the wall clock of its ``tzinfo`` (naive means UTC), so a 09:00 America/New_York run stays at
+    09:00 local across DST changes; see `Daily` for gaps and folds.
+
+    Example::
+
+        daily(datetime.time(9), datetime.time(21))
+        daily([datetime.time(9, tzinfo=ZoneInfo("Asia/Seoul"))])
+
+    :raises TypeError: if an element is not a `datetime.time`
+    :raises ValueError: if no time is given
+
+    .. versionadded:: 0.2
+    """
+    given = times[0] if len(times) == 1 and not isinstance(times[0], datetime.time) else times
+    if isinstance(given, (tuple, list)) and not given:
+        raise ValueError("`daily()` needs at least one time")
+    return Daily(normalize_times(cast("Sequence[datetime.time]", given)))
