@@ -3,13 +3,15 @@
 Each configuration (workload, implementation, backend) runs in a fresh process; the
 runs are interleaved round-robin (run 1 of every configuration, then run 2, ...), so
 that a slow spell of this machine spreads over all configurations instead of landing
-on one. Results are aggregated as median (min-max), printed as Markdown tables,
-checked against the targets of issue 4, and written as JSON; plots are drawn if
-matplotlib is installed.
+on one. Results are aggregated as median (min-max), checked against the targets of
+issue 4, written as JSON, and printed as Markdown tables rendered from that JSON by
+``report.py``; plots are drawn if matplotlib is installed. A full run of everything writes
+to ``benchmarks/results/`` and regenerates the pages made from it (``RESULTS.md``'s opening,
+the docs' tables); anything less goes to ``results/quick/`` or ``results/partial/``.
 
 Usage::
 
-    python benchmarks/run.py                 # the full suite, 3 runs each (~20 min)
+    python benchmarks/run.py                 # the full suite, 3 runs each (~18 min)
     python benchmarks/run.py --quick         # small sizes, 1 run: checks that it all works
     python benchmarks/run.py --only W1,W3 --runs 5 --out /tmp/bench
     python benchmarks/run.py --only W2 --impls anytasks,bare,naive
@@ -38,8 +40,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _common import versions  # noqa: E402
-from _impls import BODILESS, describe  # noqa: E402
+from _impls import BODILESS  # noqa: E402
 from import_cost import OPTIONAL  # noqa: E402
+from report import results_md, write_files  # noqa: E402
 
 WORKLOADS = ("W1", "W2", "W3", "W4", "import")
 
@@ -416,149 +419,7 @@ def evaluate_targets(summary: dict[str, dict[str, Any]]) -> list[Target]:
     return targets
 
 
-# -- reporting -----------------------------------------------------------------------------
-
-
-def _fmt(value: float) -> str:
-    if value == 0 or not math.isfinite(value):
-        return f"{value:g}"
-    magnitude = abs(value)
-    if magnitude >= 100:
-        return f"{value:.0f}"
-    if magnitude >= 10:
-        return f"{value:.1f}"
-    if magnitude >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3g}"
-
-
-def _cell(figures: dict[str, Any], name: str, scale: float = 1.0) -> str:
-    entry = figures.get(name)
-    if entry is None:
-        return "-"
-    median, low, high = (entry[k] * scale for k in ("median", "min", "max"))
-    if len(entry["values"]) == 1:
-        return _fmt(median)
-    return f"{_fmt(median)} ({_fmt(low)}-{_fmt(high)})"
-
-
-_COLUMNS: dict[str, tuple[tuple[str, str, float], ...]] = {
-    "W1": (
-        ("us/iteration", "us_per_iter", 1.0),
-        ("CPU s per run", "cpu_s", 1.0),
-        ("hand-written sleep(0) loop, us/iteration", "ref_us_per_iter", 1.0),
-        ("ratio to it (paired)", "ratio_vs_ref", 1.0),
-    ),
-    "W2": (
-        ("start all, s", "start_all_s", 1.0),
-        ("all ran once, s", "all_ran_once_s", 1.0),
-        ("cancel all, s", "cancel_all_s", 1.0),
-        ("peak RSS per loop, KiB", "rss_per_loop_kib", 1.0),
-        ("CPU ms per 1000 iterations", "cpu_s_per_1000_iter", 1e3),
-        ("of which GC, %", "gc_share_of_cpu", 100.0),
-    ),
-    "W3": (
-        ("p50 late, ms", "late_p50_ms", 1.0),
-        ("p99 late, ms", "late_p99_ms", 1.0),
-        ("max late, ms", "late_max_ms", 1.0),
-        ("last iteration late (median loop), ms", "drift_last_median_ms", 1.0),
-        ("drift, ms/s", "drift_ms_per_s", 1.0),
-    ),
-    "W4": (
-        ("start all, s", "start_all_s", 1.0),
-        ("all ran once, s", "all_ran_once_s", 1.0),
-        ("steady p99 late, ms", "late_p99_ms", 1.0),
-        ("whole-run p99 late, ms", "late_p99_whole_run_ms", 1.0),
-        ("CPU s per s", "cpu_s_per_s", 1.0),
-        ("of which GC, %", "gc_share_of_cpu", 100.0),
-        ("iterations per CPU s", "iterations_per_cpu_s", 1.0),
-        ("peak RSS, MiB", "ru_maxrss_mib", 1.0),
-        ("cancel all, s", "cancel_all_s", 1.0),
-    ),
-    "import": (
-        ("`python -c import`, s", "wall_s", 1.0),
-        ("minus `python -c pass`, s", "import_increment_s", 1.0),
-        ("import statement, s", "in_process_import_s", 1.0),
-        ("peak RSS, MiB", "maxrss_mib", 1.0),
-        ("minus `python -c pass`, MiB", "rss_increment_mib", 1.0),
-    ),
-}
-
-_TITLES = {
-    "W1": "W1 tight loop: interval 0, {count} iterations, empty body",
-    "W2": "W2 many loops: {n} loops at {interval} s",
-    "W3": "W3 punctuality: {n} loops at {interval} s for {window} s",
-    "W4": "W4 scale: {n} loops at {interval} s",
-    "import": "Import cost",
-}
-
-
-def markdown_tables(
-    configs: Sequence[Config],
-    summary: dict[str, dict[str, Any]],
-    records: Sequence[dict[str, Any]],
-) -> str:
-    parts: list[str] = []
-    for workload in WORKLOADS:
-        rows = [config for config in configs if config.workload == workload]
-        if not rows:
-            continue
-        sample = next(
-            (r for r in records if r.get("workload") == workload and "error" not in r), {}
-        )
-        try:
-            title = _TITLES[workload].format(**sample)
-        except KeyError:
-            title = _TITLES[workload].split(":")[0]
-        columns = _COLUMNS[workload]
-        header = ["implementation", "backend", *(label for label, _, _ in columns)]
-        if workload == "W4":
-            header.append("keeps up")
-        if workload == "import":
-            header[0] = "module"
-            header.append("optional libraries loaded")
-        lines = [f"### {title}", "", "| " + " | ".join(header) + " |"]
-        lines.append("|" + "---|" * len(header))
-        for config in rows:
-            figures = summary.get(config.key, {})
-            cells = [config.impl, config.backend]
-            cells += [_cell(figures, name, scale) for _, name, scale in columns]
-            if workload == "W4":
-                cells.append(_keeps_up(figures.get("keeps_up")))
-            if workload == "import":
-                cells.append(", ".join(figures.get("optional_loaded", [])) or "none")
-            lines.append("| " + " | ".join(cells) + " |")
-        parts.append("\n".join(lines))
-    return "\n\n".join(parts)
-
-
-def _keeps_up(flags: list[bool | None] | None) -> str:
-    if not flags:
-        return "-"
-    return f"{sum(1 for flag in flags if flag)}/{len(flags)} runs"
-
-
-def targets_table(targets: Sequence[Target], quick: bool) -> str:
-    lines = ["### Targets", ""]
-    if quick:
-        lines += ["Quick mode: tiny sizes and one run, so these verdicts mean nothing.", ""]
-    lines += [
-        "| target | backend | measured (median, min-max) | goal | met |",
-        "|---|---|---|---|---|",
-    ]
-    for target in targets:
-        verdict = {True: "met", False: "**missed**", None: "not measured"}[target.met]
-        lines.append(
-            f"| {target.name} | {target.backend} | {target.measured} | {target.goal} | {verdict} |"
-        )
-    return "\n".join(lines)
-
-
-def implementations_legend(configs: Sequence[Config]) -> str:
-    impls = sorted({c.impl for c in configs if c.workload != "import"})
-    lines = ["Implementations:", ""]
-    lines += [f"- `{impl}`: {describe(impl)}" for impl in impls]
-    return "\n".join(lines)
+# -- recording -------------------------------------------------------------------------------
 
 
 def _git_state() -> dict[str, Any]:
@@ -591,7 +452,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="runs per configuration (default 3; quick 1)")
     parser.add_argument("--only", help="comma-separated workloads: " + ",".join(WORKLOADS))
     parser.add_argument("--impls", help="comma-separated implementations (default: all)")
-    parser.add_argument("--out", type=Path, help="output directory (default benchmarks/results)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="output directory (default: benchmarks/results for a full run of everything,"
+        " else benchmarks/results/quick or benchmarks/results/partial)",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="per worker, seconds")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--label", help="what was measured, recorded in the JSON (e.g. a commit)")
@@ -603,7 +469,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [w for w in workloads if w not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload(s) {unknown}; choose from {', '.join(WORKLOADS)}")
-    out = args.out or HERE / "results" / ("quick" if args.quick else "")
+    # Only a full run of everything replaces the committed results (and the pages made from
+    # them); anything less goes to a git-ignored folder unless --out says otherwise.
+    complete = not args.quick and set(workloads) == set(WORKLOADS) and not args.impls
+    partial = "quick" if args.quick else "partial"
+    out = args.out or HERE / "results" / ("" if complete else partial)
     out.mkdir(parents=True, exist_ok=True)
 
     configs = configurations(workloads, size)
@@ -635,18 +505,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "label": args.label,
         "sizes": {w: list(_SIZES[size][w]) for w in workloads},
     }
-    tables = markdown_tables(configs, summary, records)
-    report = "\n\n".join(
-        part
-        for part in (
-            tables,
-            implementations_legend(configs),
-            targets_table(targets, args.quick) if targets else "",
-        )
-        if part
-    )
-    print(report)
-    (out / "results.md").write_text(report + "\n")
     results = {
         "meta": meta,
         "summary": summary,
@@ -656,7 +514,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     json_path = out / "results.json"
     json_path.write_text(json.dumps(results, indent=1, allow_nan=True) + "\n")
+    # Rendered from the file just written, as report.py and the tests render it.
+    report = results_md(json.loads(json_path.read_text()))
+    print(report, end="")
+    (out / "results.md").write_text(report)
     print(f"\nWrote {json_path} ({duration:.0f} s).", file=sys.stderr)
+    if complete and out.resolve() == (HERE / "results").resolve():
+        try:
+            written = write_files(json_path)
+        except ValueError as exc:
+            print(f"RESULTS.md and the docs' tables left as they were: {exc}", file=sys.stderr)
+        else:
+            for path in written:
+                print(f"Wrote {path}.", file=sys.stderr)
+            print(
+                "Now read the new figures into RESULTS.md's reading (its heading names the "
+                "commit it reads) and add a history page for the run it replaces.",
+                file=sys.stderr,
+            )
 
     if not args.no_plots:
         try:

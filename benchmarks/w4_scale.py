@@ -12,7 +12,7 @@ of the process, and the time to cancel them all.
 
 With CPython's default GC thresholds, collections of the ever larger older
 generations dominate at this scale; ``--gc-threshold 50000`` shows the same loops
-with fewer collections (see RESULTS.md).
+with fewer collections (history/2026-11-30-w4-gc-threshold.md).
 
 Usage: python benchmarks/w4_scale.py --impl anytasks --backend uvloop [--n N] [--gc-threshold N]
 """

@@ -50,7 +50,8 @@ extensions = [
 
 source_suffix = {".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "ko"]
+# _generated/ holds the benchmark tables that pages include (benchmarks/report.py writes them).
+exclude_patterns = ["_build", "_generated", "ko"]
 
 # Every cross-reference must resolve, so that a renamed method breaks the build
 # instead of leaving a dead link: anytasks names here, the standard library, AnyIO

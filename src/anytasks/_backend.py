@@ -6,7 +6,7 @@ clock, which follows virtual time under :mod:`anytasks.testing`. AnyIO's portabl
 the running backend up on every call, and its cancel scopes carry bookkeeping for everything a
 task group needs. A loop needs far less, far more often: for a zero-interval loop the lookups
 were about half the cost of an iteration, and an AnyIO cancel scope per wait roughly doubled
-the memory of an idle loop (see ``benchmarks/RESULTS.md``).
+the memory of an idle loop (see ``benchmarks/history/2026-11-26-full-runs-before-issue8.md``).
 
 So each run binds :class:`Primitives` once, to what AnyIO itself uses underneath on the backend
 that is running — asyncio's event loop clock, a bare yield, a future with a timer; Trio's
@@ -181,7 +181,8 @@ async def _asyncio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
         return
     # What checkpoint_if_cancelled() does, from the scope the sleeper knows to be the
     # task's innermost, rather than from AnyIO's per-task state (a task lookup and a
-    # weak-key lookup): at every wake of every idle loop (benchmarks/RESULTS.md, W2).
+    # weak-key lookup): at every wake of every idle loop
+    # (benchmarks/history/2026-11-30-issue8-closing-pass.md).
     while scope is not None:
         if scope.cancel_called:
             await _checkpoint_if_cancelled()  # which delivers the cancellation

@@ -184,7 +184,8 @@ class Cadence(WallClockWaits):
                 elif not self.jitter:
                     # On schedule: the plain wait, here and not in _wait_for_next, so that an
                     # idle loop sleeps one coroutine level less deep, which costs memory for
-                    # as long as it sleeps and CPU at every wake (benchmarks/RESULTS.md).
+                    # as long as it sleeps and CPU at every wake
+                    # (benchmarks/history/2026-11-30-issue8-w2-pass.md).
                     if self.state is RUNNING:
                         self.state = WAITING  # always allowed, as above
                     else:

@@ -2,9 +2,10 @@
 
 ``@dataclasses.dataclass(frozen=True)`` generates a class's methods as source and ``exec``\\ s
 them: about 0.35 ms per class, paid by every ``import anytasks`` for each value class (five of
-them were about a twentieth of the import; ``benchmarks/RESULTS.md``, "Issue 8 performance
-pass"). The value classes instead keep their fields in private slots behind read-only
-properties, and share the methods below, written once.
+them were about a twentieth of the import;
+``benchmarks/history/2026-11-30-issue8-performance-pass.md``). The value classes instead keep
+their fields in private slots behind read-only properties, and share the methods below, written
+once.
 """
 
 from __future__ import annotations

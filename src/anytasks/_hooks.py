@@ -61,7 +61,7 @@ def guess_method(func: Callable[..., Any]) -> bool | None:
         and not hasattr(func, "__signature__")
     ):
         # What inspect.signature() would say, read off the code: a tenth of the cost, and
-        # paid for every loop made (benchmarks/RESULTS.md, W2 "start all").
+        # paid for every loop made (benchmarks/history/2026-11-30-issue8-closing-pass.md).
         first: str | None = code.co_varnames[0]
     else:
         try:

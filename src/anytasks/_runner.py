@@ -93,7 +93,8 @@ class Runner(Ending):
         self.thread = threading.current_thread()
         # Set by drive(), and by after_loop's own task on asyncio while it runs (see
         # Ending._after_hook). Not a context variable, which tasks that the body starts would
-        # inherit, and which costs 0.24 KiB per running loop (benchmarks/RESULTS.md, W2).
+        # inherit, and which costs 0.24 KiB per running loop
+        # (benchmarks/history/2026-11-30-issue8-closing-pass.md).
         self.own_task = None
         # Made by the first join(): an event costs more memory than the rest of
         # an idle loop's state, and most loops are never joined.
@@ -238,7 +239,7 @@ class Runner(Ending):
         try:
             # The runs are written out here rather than in a method per run: each coroutine
             # level costs every checkpoint of the body (about 20 ns on uvloop, 2 % of an
-            # iteration; benchmarks/RESULTS.md, W1).
+            # iteration; benchmarks/history/2026-11-30-issue8-closing-pass.md).
             while True:
                 self._begin_run()
                 try:

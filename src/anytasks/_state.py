@@ -108,9 +108,9 @@ def check_transition(current: LoopState, new: LoopState) -> None:
 
 # The states that the engine compares against while a run goes on, as module globals: before
 # Python 3.12 an attribute read on an Enum class is a slow call (about 60 ns, against 10 ns for
-# a global; benchmarks/proposals, 0004). Typed as the enum, not as its literal member: the state
-# changes under the runner's feet while it awaits, which narrowing on a literal would hide from
-# the type checkers.
+# a global; proposal 0004 in benchmarks/history/2026-11-30-engine-restructure.md). Typed as the
+# enum, not as its literal member: the state changes under the runner's feet while it awaits,
+# which narrowing on a literal would hide from the type checkers.
 STOPPING: LoopState = LoopState.STOPPING
 RUNNING: LoopState = LoopState.RUNNING
 WAITING: LoopState = LoopState.WAITING
