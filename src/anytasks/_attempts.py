@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ logger = logging.getLogger("anytasks")
 
 _S = LoopState
 _UTC = datetime.timezone.utc
+_INF = math.inf
 
 # The body, bound to its arguments.
 Body = Callable[[], Awaitable[Any]]
@@ -190,6 +192,12 @@ class Attempts:
                 self.options.backoff, self.primitives.current_time
             )
         delay = backoff.delay()
+        if type(delay) is not float or not 0.0 <= delay < _INF:
+            # Not a float in range, as the default backoff's delays are: checked, before it is
+            # logged or reported (an int passes; a forgotten return, None, fails the run).
+            from ._retry import check_delay
+
+            delay = check_delay(delay, backoff, exc)
         logger.warning(
             "Handled exception in loop %r; retrying in %.2f seconds",
             owner.name,
