@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import gc
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import anyio
 import pytest
@@ -284,6 +285,57 @@ def test_removing_a_listener_that_is_not_there() -> None:
         body.add_listener(3)  # type: ignore[type-var]  # pyright: ignore[reportArgumentType]
     with pytest.raises(TypeError, match="a listener must be callable, not 'str'"):
         anytasks.add_listener("x")  # type: ignore[type-var]  # pyright: ignore[reportArgumentType]
+
+
+async def _async_listener(event: LoopEvent) -> None:
+    pass
+
+
+class _AsyncCall:
+    async def __call__(self, event: LoopEvent) -> None:
+        pass
+
+
+class _Listeners:
+    async def on_event(self, event: LoopEvent) -> None:
+        pass
+
+
+@pytest.mark.parametrize("where", ["loop", "global"])
+@pytest.mark.parametrize(
+    "listener",
+    [
+        _async_listener,
+        functools.partial(_async_listener),
+        _AsyncCall(),
+        functools.partial(_AsyncCall()),
+        _Listeners().on_event,
+    ],
+    ids=["async def", "partial", "async __call__", "partial of async __call__", "method"],
+)
+async def test_an_async_listener_is_refused_when_added(
+    listener: Callable[[LoopEvent], object], where: str
+) -> None:
+    # Listeners are called, not awaited: an async one only made a coroutine that never ran.
+    @anytasks.loop(count=1)
+    async def body() -> None:
+        pass
+
+    add, remove = (
+        (body.add_listener, body.remove_listener)
+        if where == "loop"
+        else (anytasks.add_listener, anytasks.remove_listener)
+    )
+    with pytest.raises(TypeError) as info:
+        add(listener)
+    assert str(info.value) == (
+        f"listener {listener!r} is an async function: a loop calls its listeners "
+        "synchronously, in the loop's task, and would never await it; pass a plain function, "
+        "and hand slow work to a task through a memory object stream"
+    )
+    with pytest.raises(ValueError, match="is not a"):
+        remove(listener)  # it was not added
+    await body.run()  # and nothing is left unawaited (warnings are errors)
 
 
 @pytest.mark.virtual_time

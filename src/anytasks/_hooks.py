@@ -281,10 +281,12 @@ class Hooks:
         :class:`~anytasks.LoopEvent`.
 
         It is called synchronously in the loop's task, before the global listeners of
-        :func:`~anytasks.add_listener` (see there). Added to a loop declared on a class, it
-        goes to the copies of the instances made from then on. Returns ``listener``.
+        :func:`~anytasks.add_listener` (see there), so it cannot be an ``async def``
+        function. Added to a loop declared on a class, it goes to the copies of the instances
+        made from then on. Returns ``listener``.
 
-        :raises TypeError: if ``listener`` is not callable.
+        :raises TypeError: if ``listener`` is not callable, or is an async function (also a
+            :func:`functools.partial` of one, or an object whose ``__call__`` is one).
 
         .. versionadded:: 0.2
         """
