@@ -40,6 +40,8 @@ _INF = math.inf
 
 # The body, bound to its arguments.
 Body = Callable[[], Awaitable[Any]]
+# Who hears of an iteration: the listeners there were as it began (none: it is not reported).
+Listeners = tuple[_events.Listener, ...]
 
 
 def utc_from_timestamp(timestamp: float) -> datetime.datetime:
@@ -84,20 +86,22 @@ class Attempts:
     async def _observed_iteration(self, call: Body, scheduled: float) -> None:
         """One iteration with a timeout, a lease or listeners: the hot path's slower twin.
 
-        Its events go out if the loop had listeners (its own or global) as it began: an
-        iteration is reported whole or not at all.
+        Its events go to the listeners (the loop's own, then the global ones) that there were
+        as it began, and to no others: each listener hears of an iteration whole or not at
+        all. One removed meanwhile still hears how the iteration ended, so that what it
+        opened for the iteration (a span) is closed.
         """
-        observed = _events.listening and _events.has_listeners(self.loop)
-        if observed:
-            self._report_start(scheduled)
+        listeners = _events.listeners_of(self.loop) if _events.listening else ()
+        if listeners:
+            self._report_start(scheduled, listeners)
         try:
             exclusive = self.exclusive
             if exclusive is None:
-                outcome = await self._attempts(call, observed)
+                outcome = await self._attempts(call, listeners)
             else:
                 assert self.last_target is not None
                 with exclusive.guard(self.last_target.astimezone(_UTC)) as scope:
-                    outcome = await self._attempts(call, observed)
+                    outcome = await self._attempts(call, listeners)
                 if scope.cancelled_caught:
                     logger.warning(
                         "Loop %r lost its lease during an iteration, which was cancelled",
@@ -105,28 +109,28 @@ class Attempts:
                     )
                     outcome = "lease_lost"
         except Exception as exc:
-            if observed:
-                self._report_end("error", exc)
+            if listeners:
+                self._report_end(listeners, "error", exc)
             raise
         except BaseException:
-            if observed:
-                self._report_end("cancelled")
+            if listeners:
+                self._report_end(listeners, "cancelled")
             raise
-        if observed:
-            self._report_end(outcome)
+        if listeners:
+            self._report_end(listeners, outcome)
 
-    async def _attempts(self, call: Body, observed: bool) -> IterationOutcome:
+    async def _attempts(self, call: Body, listeners: Listeners) -> IterationOutcome:
         """The attempts of one iteration, with their retries: how the iteration ended."""
         try:
-            completed = await self._attempt(call, observed)
+            completed = await self._attempt(call, listeners)
         except Exception as exc:
             failed = exc
         else:
             return "success" if completed else "timeout"
         # Outside the handler: a retry is no part of the failed attempt.
-        return "success" if await self._retry(call, failed, observed) else "timeout"
+        return "success" if await self._retry(call, failed, listeners) else "timeout"
 
-    async def _attempt(self, call: Body, observed: bool) -> bool:
+    async def _attempt(self, call: Body, listeners: Listeners) -> bool:
         """Call the body once, under ``timeout`` if any; False for a timeout that is skipped.
 
         :raises IterationTimeout: for a timeout that is an error or retried.
@@ -140,19 +144,22 @@ class Attempts:
         if not scope.cancelled_caught:
             return True
         action, name = self.on_timeout, self.loop.name
-        if observed:
-            _events.emit(_events.IterationTimedOut(self.loop, self.current_loop, timeout, action))
+        if listeners:
+            event = _events.IterationTimedOut(self.loop, self.current_loop, timeout, action)
+            _events.deliver(event, listeners)
         if action == "skip":
             logger.warning(
                 "Iteration of loop %r timed out after %s seconds; skipped", name, timeout
             )
-            self.note_skipped(1, "timeout", report=observed)
+            self.note_skipped(1, "timeout", report=False)
+            if listeners:
+                _events.deliver(_events.IterationSkipped(self.loop, "timeout", 1), listeners)
             return False
         raise IterationTimeout(
             f"an iteration of loop {name!r} ran past its timeout of {timeout} s"
         )
 
-    async def _retry(self, call: Body, exc: Exception, observed: bool = False) -> bool:
+    async def _retry(self, call: Body, exc: Exception, listeners: Listeners = ()) -> bool:
         """Retry the iteration whose attempt raised ``exc``, with backoff, until an attempt
         succeeds (return what :meth:`_attempt` did) or raises an unhandled exception.
 
@@ -161,18 +168,18 @@ class Attempts:
         retries = 0
         while True:
             retries += 1
-            delay = self._retry_delay(exc, retries, observed)
+            delay = self._retry_delay(exc, retries, listeners)
             if delay is None:
                 raise exc
             self.enter(_S.BACKING_OFF)
             await anyio.sleep(delay)
             self.enter(_S.RUNNING)
             try:
-                return await self._attempt(call, observed)
+                return await self._attempt(call, listeners)
             except Exception as again:
                 exc = again
 
-    def _retry_delay(self, exc: Exception, retries: int, observed: bool) -> float | None:
+    def _retry_delay(self, exc: Exception, retries: int, listeners: Listeners) -> float | None:
         """The delay before retry number ``retries`` after ``exc``; None if it is unhandled."""
         owner: Loop[Any, Any] = self.loop
         if isinstance(exc, IterationTimeout):
@@ -204,13 +211,13 @@ class Attempts:
             delay,
             exc_info=exc,
         )
-        if observed:
+        if listeners:
             event = _events.IterationRetrying(owner, self.current_loop, retries, delay, exc)
-            _events.emit(event)
+            _events.deliver(event, listeners)
         return delay
 
-    def _report_start(self, scheduled: float) -> None:
-        """Tell the listeners that the iteration due at ``scheduled`` begins."""
+    def _report_start(self, scheduled: float, listeners: Listeners) -> None:
+        """Tell ``listeners`` that the iteration due at ``scheduled`` begins."""
         now = self.iteration_started = anyio.current_time()
         if self.interval is not None:
             slot = utc_from_timestamp(self.wall_offset + scheduled)
@@ -219,11 +226,15 @@ class Attempts:
             assert isinstance(self.last_began, datetime.datetime)
             slot = self.last_began.astimezone(_UTC)
             lateness = (_backend.wall_now() - slot).total_seconds()
-        _events.emit(_events.IterationStarted(self.loop, self.current_loop, slot, lateness))
+        event = _events.IterationStarted(self.loop, self.current_loop, slot, lateness)
+        _events.deliver(event, listeners)
 
-    def _report_end(self, outcome: IterationOutcome, exc: BaseException | None = None) -> None:
-        # Zero for an iteration that began before anyone listened.
+    def _report_end(
+        self, listeners: Listeners, outcome: IterationOutcome, exc: BaseException | None = None
+    ) -> None:
+        # Set as the same listeners heard the iteration begin.
         started = self.iteration_started
-        duration = 0.0 if started is None else anyio.current_time() - started
+        assert started is not None
+        duration = anyio.current_time() - started
         event = _events.IterationFinished(self.loop, self.current_loop, outcome, duration, exc)
-        _events.emit(event)
+        _events.deliver(event, listeners)

@@ -307,14 +307,20 @@ def remove_listener(listener: Listener) -> None:
     _update()
 
 
-def has_listeners(loop: Loop[Any, Any]) -> bool:
-    """Whether events of ``loop`` would reach anyone now."""
-    return bool(loop._listeners or _global_listeners)  # pyright: ignore[reportPrivateUsage]
+def listeners_of(loop: Loop[Any, Any]) -> tuple[Listener, ...]:
+    """Who hears of ``loop`` now: its own listeners, then the global ones."""
+    return (*loop._listeners, *_global_listeners)  # pyright: ignore[reportPrivateUsage]
 
 
 def emit(event: LoopEvent) -> None:
     """Deliver ``event`` to its loop's listeners, then to the global ones."""
-    for listener in (*event.loop._listeners, *_global_listeners):  # pyright: ignore[reportPrivateUsage]
+    deliver(event, listeners_of(event.loop))
+
+
+def deliver(event: LoopEvent, listeners: tuple[Listener, ...]) -> None:
+    """Deliver ``event`` to ``listeners``: those of an iteration are the ones there were as it
+    began, so that each listener hears of an iteration whole or not at all."""
+    for listener in listeners:
         try:
             listener(event)
         except Exception:
