@@ -5,6 +5,7 @@ Exact times on virtual time; one short real-time test runs on uvloop too.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import random
@@ -170,6 +171,35 @@ async def test_a_timeout_cancels_for_real_on_every_backend() -> None:
         with pytest.raises(IterationTimeout):
             await body.run()
     assert reached == ["cleanup"]
+
+
+async def _stuck_body() -> None:
+    await anyio.sleep(5)  # a request that hangs
+
+
+async def test_a_logged_timeout_shows_where_the_body_was_stuck(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The IterationTimeout comes from the cancellation that the deadline raised in the body:
+    # before, the logged traceback showed anytasks' frames only.
+    lines, first = inspect.getsourcelines(_stuck_body)
+    stuck = first + next(i for i, line in enumerate(lines) if "anyio.sleep(5)" in line)
+    body = anytasks.loop(timeout=0.02)(_stuck_body)  # real time on uvloop, virtual elsewhere
+    with (
+        caplog.at_level(logging.ERROR, logger="anytasks"),
+        anyio.fail_after(2),
+        pytest.raises(IterationTimeout) as info,
+    ):
+        await body.run()
+    assert isinstance(info.value.__cause__, anyio.get_cancelled_exc_class())
+    [record] = caplog.records
+    assert record.getMessage() == f"Unhandled exception in loop {body.name!r}"
+    assert record.exc_info is not None
+    assert record.exc_info[1] is info.value
+    logged = caplog.text
+    assert f'{__file__}", line {stuck}, in _stuck_body\n' in logged
+    assert "    await anyio.sleep(5)  # a request that hangs\n" in logged
+    assert logged.rstrip().endswith(f"IterationTimeout: {info.value}")
 
 
 # -- max_retries= and backoff= ----------------------------------------------------------

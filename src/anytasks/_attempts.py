@@ -139,8 +139,15 @@ class Attempts:
         if timeout is None:
             await call()
             return True
+        # What the deadline raised in the body, kept as the cause of the IterationTimeout: its
+        # traceback shows where the body was when the time ran out.
+        cut: BaseException | None = None
         with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
-            await call()
+            try:
+                await call()
+            except BaseException as exc:
+                cut = exc
+                raise
         if not scope.cancelled_caught:
             return True
         action, name = self.on_timeout, self.loop.name
@@ -157,7 +164,7 @@ class Attempts:
             return False
         raise IterationTimeout(
             f"an iteration of loop {name!r} ran past its timeout of {timeout} s"
-        )
+        ) from cut
 
     async def _retry(self, call: Body, exc: Exception, listeners: Listeners = ()) -> bool:
         """Retry the iteration whose attempt raised ``exc``, with backoff, until an attempt

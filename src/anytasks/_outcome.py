@@ -105,7 +105,9 @@ class IterationTimeout(Exception):
     """An iteration ran longer than the loop's ``timeout=`` (with ``on_timeout="error"``).
 
     Not a :class:`TimeoutError`, so that it is never taken for a network timeout that the loop
-    retries (:class:`OSError` and its subclasses are handled by default).
+    retries (:class:`OSError` and its subclasses are handled by default). Its ``__cause__`` is
+    the cancellation that the deadline raised in the body, whose traceback shows where the
+    body was when the time ran out.
 
     .. versionadded:: 0.2
     """
