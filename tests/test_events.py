@@ -162,12 +162,40 @@ async def test_timeouts_skipped_and_retried() -> None:
 
     body.add_listener(record)
     await body.run()
+    finished = record.events[4]
+    assert isinstance(finished, IterationFinished)
+    timeout = finished.exception
+    assert isinstance(timeout, IterationTimeout)
     assert record.events[1:5] == [
         IterationStarted(body, 0, at(0), 0.0),
         IterationTimedOut(body, 0, 3.0, "skip"),
         IterationSkipped(body, "timeout", 1),
-        IterationFinished(body, 0, "timeout", 3.0, None),
+        IterationFinished(body, 0, "timeout", 3.0, timeout),
     ]
+
+
+async def test_a_skipped_timeout_is_the_exception_of_its_iteration() -> None:
+    # It was None, though the docs said the IterationTimeout was there.
+    finished: list[IterationFinished] = []
+
+    @anytasks.loop(count=2, timeout=0.01, on_timeout="skip")  # real time on uvloop
+    async def body() -> None:
+        if body.current_loop == 0:
+            await anyio.sleep(5)
+
+    @body.add_listener
+    def on_event(event: LoopEvent) -> None:
+        if isinstance(event, IterationFinished):
+            finished.append(event)
+
+    with anyio.fail_after(2):
+        await body.run()
+    assert [(e.index, e.outcome) for e in finished] == [(0, "timeout"), (1, "success")]
+    timeout = finished[0].exception
+    assert isinstance(timeout, IterationTimeout)
+    assert str(timeout) == f"an iteration of loop {body.name!r} ran past its timeout of 0.01 s"
+    assert isinstance(timeout.__cause__, anyio.get_cancelled_exc_class())
+    assert finished[1].exception is None
 
 
 @pytest.mark.virtual_time

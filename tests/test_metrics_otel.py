@@ -209,17 +209,21 @@ async def test_spans_of_a_timeout_a_retry_and_a_failure(telemetry: Telemetry) ->
         await job.run()
     timed_out, failed = telemetry.spans()
     assert (timed_out.start_time, timed_out.end_time) == (ns(0), ns(3))
+    timeout = "an iteration of loop 'job' ran past its timeout of 3.0 s"
     assert (timed_out.status.status_code, timed_out.status.description) == (
         StatusCode.ERROR,
-        "timeout",
+        f"IterationTimeout: {timeout}",
     )
-    assert [(e.name, dict(e.attributes or {}), e.timestamp) for e in timed_out.events] == [
-        (
-            "anytasks.timeout",
-            {"anytasks.timeout.seconds": 3.0, "anytasks.timeout.action": "skip"},
-            ns(3),
-        )
-    ]
+    timeout_event, exception = timed_out.events
+    assert (timeout_event.name, dict(timeout_event.attributes or {}), timeout_event.timestamp) == (
+        "anytasks.timeout",
+        {"anytasks.timeout.seconds": 3.0, "anytasks.timeout.action": "skip"},
+        ns(3),
+    )
+    # The IterationTimeout is recorded, as for a timeout that ends the loop.
+    assert (exception.name, exception.timestamp) == ("exception", ns(3))
+    assert (exception.attributes or {})["exception.type"] == "anytasks.IterationTimeout"
+    assert (exception.attributes or {})["exception.message"] == timeout
     assert (timed_out.attributes or {})["anytasks.iteration.outcome"] == "timeout"
 
     assert (failed.start_time, failed.end_time) == (ns(10), ns(11.5))

@@ -97,17 +97,19 @@ class Attempts:
         try:
             exclusive = self.exclusive
             if exclusive is None:
-                outcome = await self._attempts(call, listeners)
+                skipped = await self._attempts(call, listeners)
+                outcome: IterationOutcome = "success" if skipped is None else "timeout"
             else:
                 assert self.last_target is not None
                 with exclusive.guard(self.last_target.astimezone(_UTC)) as scope:
-                    outcome = await self._attempts(call, listeners)
+                    skipped = await self._attempts(call, listeners)
+                    outcome = "success" if skipped is None else "timeout"
                 if scope.cancelled_caught:
                     logger.warning(
                         "Loop %r lost its lease during an iteration, which was cancelled",
                         self.loop.name,
                     )
-                    outcome = "lease_lost"
+                    outcome, skipped = "lease_lost", None
         except Exception as exc:
             if listeners:
                 self._report_end(listeners, "error", exc)
@@ -117,28 +119,28 @@ class Attempts:
                 self._report_end(listeners, "cancelled")
             raise
         if listeners:
-            self._report_end(listeners, outcome)
+            self._report_end(listeners, outcome, skipped)
 
-    async def _attempts(self, call: Body, listeners: Listeners) -> IterationOutcome:
-        """The attempts of one iteration, with their retries: how the iteration ended."""
+    async def _attempts(self, call: Body, listeners: Listeners) -> IterationTimeout | None:
+        """The attempts of one iteration, with their retries: None if one succeeded, else the
+        timeout that was skipped (see :meth:`_attempt`)."""
         try:
-            completed = await self._attempt(call, listeners)
+            return await self._attempt(call, listeners)
         except Exception as exc:
             failed = exc
-        else:
-            return "success" if completed else "timeout"
         # Outside the handler: a retry is no part of the failed attempt.
-        return "success" if await self._retry(call, failed, listeners) else "timeout"
+        return await self._retry(call, failed, listeners)
 
-    async def _attempt(self, call: Body, listeners: Listeners) -> bool:
-        """Call the body once, under ``timeout`` if any; False for a timeout that is skipped.
+    async def _attempt(self, call: Body, listeners: Listeners) -> IterationTimeout | None:
+        """Call the body once, under ``timeout`` if any: None if it returned, or the
+        :class:`IterationTimeout` of a timeout that is skipped (``on_timeout="skip"``).
 
         :raises IterationTimeout: for a timeout that is an error or retried.
         """
         timeout = self.timeout
         if timeout is None:
             await call()
-            return True
+            return None
         # What the deadline raised in the body, kept as the cause of the IterationTimeout: its
         # traceback shows where the body was when the time ran out.
         cut: BaseException | None = None
@@ -149,8 +151,12 @@ class Attempts:
                 cut = exc
                 raise
         if not scope.cancelled_caught:
-            return True
+            return None
         action, name = self.on_timeout, self.loop.name
+        error = IterationTimeout(
+            f"an iteration of loop {name!r} ran past its timeout of {timeout} s"
+        )
+        error.__cause__ = cut
         if listeners:
             event = _events.IterationTimedOut(self.loop, self.current_loop, timeout, action)
             _events.deliver(event, listeners)
@@ -161,14 +167,15 @@ class Attempts:
             self.note_skipped(1, "timeout", report=False)
             if listeners:
                 _events.deliver(_events.IterationSkipped(self.loop, "timeout", 1), listeners)
-            return False
-        raise IterationTimeout(
-            f"an iteration of loop {name!r} ran past its timeout of {timeout} s"
-        ) from cut
+            return error  # what the iteration's end reports
+        raise error
 
-    async def _retry(self, call: Body, exc: Exception, listeners: Listeners = ()) -> bool:
+    async def _retry(
+        self, call: Body, exc: Exception, listeners: Listeners = ()
+    ) -> IterationTimeout | None:
         """Retry the iteration whose attempt raised ``exc``, with backoff, until an attempt
-        succeeds (return what :meth:`_attempt` did) or raises an unhandled exception.
+        succeeds or times out, skipped (return what :meth:`_attempt` did), or raises an
+        unhandled exception.
 
         Not interruptible by stop(): the retries belong to the iteration.
         """
