@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from . import _backend, _events
-from ._handled import is_handled
+from ._handled import fails_the_run, is_handled
 from ._outcome import IterationTimeout
 from ._state import LoopState
 
@@ -114,9 +114,12 @@ class Attempts:
             if listeners:
                 self._report_end(listeners, "error", exc)
             raise
-        except BaseException:
+        except BaseException as exc:
             if listeners:
-                self._report_end(listeners, "cancelled")
+                if fails_the_run(exc):  # pytest.fail()'s, say: the run fails with it
+                    self._report_end(listeners, "error", exc)
+                else:
+                    self._report_end(listeners, "cancelled")
             raise
         if listeners:
             self._report_end(listeners, outcome, skipped)

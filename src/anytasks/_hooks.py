@@ -262,7 +262,9 @@ class Hooks:
         It is called with any unhandled exception of the body or of
         :meth:`before_loop`, and takes that exception (after ``self`` in a
         class). The default logs it with its traceback on the ``anytasks``
-        logger. Returns ``coro``.
+        logger. Returns ``coro``. It is not called for a :class:`BaseException` that
+        is no :class:`Exception` (such as ``pytest.fail()``'s): that fails the run
+        and goes on up (:attr:`EndReason.FAILED <anytasks.EndReason.FAILED>`).
 
         :raises TypeError: if ``coro`` is not a coroutine function, or does not take
             one argument.
