@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import functools
 import gc
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import anyio
 import pytest
@@ -160,12 +162,40 @@ async def test_timeouts_skipped_and_retried() -> None:
 
     body.add_listener(record)
     await body.run()
+    finished = record.events[4]
+    assert isinstance(finished, IterationFinished)
+    timeout = finished.exception
+    assert isinstance(timeout, IterationTimeout)
     assert record.events[1:5] == [
         IterationStarted(body, 0, at(0), 0.0),
         IterationTimedOut(body, 0, 3.0, "skip"),
         IterationSkipped(body, "timeout", 1),
-        IterationFinished(body, 0, "timeout", 3.0, None),
+        IterationFinished(body, 0, "timeout", 3.0, timeout),
     ]
+
+
+async def test_a_skipped_timeout_is_the_exception_of_its_iteration() -> None:
+    # It was None, though the docs said the IterationTimeout was there.
+    finished: list[IterationFinished] = []
+
+    @anytasks.loop(count=2, timeout=0.01, on_timeout="skip")  # real time on uvloop
+    async def body() -> None:
+        if body.current_loop == 0:
+            await anyio.sleep(5)
+
+    @body.add_listener
+    def on_event(event: LoopEvent) -> None:
+        if isinstance(event, IterationFinished):
+            finished.append(event)
+
+    with anyio.fail_after(2):
+        await body.run()
+    assert [(e.index, e.outcome) for e in finished] == [(0, "timeout"), (1, "success")]
+    timeout = finished[0].exception
+    assert isinstance(timeout, IterationTimeout)
+    assert str(timeout) == f"an iteration of loop {body.name!r} ran past its timeout of 0.01 s"
+    assert isinstance(timeout.__cause__, anyio.get_cancelled_exc_class())
+    assert finished[1].exception is None
 
 
 @pytest.mark.virtual_time
@@ -286,6 +316,62 @@ def test_removing_a_listener_that_is_not_there() -> None:
         anytasks.add_listener("x")  # type: ignore[type-var]  # pyright: ignore[reportArgumentType]
 
 
+async def _async_listener(event: LoopEvent) -> None:
+    pass
+
+
+class _AsyncCall:
+    async def __call__(self, event: LoopEvent) -> None:
+        pass
+
+
+class _Listeners:
+    async def on_event(self, event: LoopEvent) -> None:
+        pass
+
+
+@pytest.mark.parametrize("where", ["loop", "global"])
+@pytest.mark.parametrize(
+    "listener",
+    [
+        _async_listener,
+        functools.partial(_async_listener),
+        _AsyncCall(),
+        functools.partial(_AsyncCall()),
+        _Listeners().on_event,
+    ],
+    ids=["async def", "partial", "async __call__", "partial of async __call__", "method"],
+)
+async def test_an_async_listener_is_refused_when_added(
+    listener: Callable[[LoopEvent], object], where: str
+) -> None:
+    # Listeners are called, not awaited: an async one only made a coroutine that never ran.
+    @anytasks.loop(count=1)
+    async def body() -> None:
+        pass
+
+    add, remove = (
+        (body.add_listener, body.remove_listener)
+        if where == "loop"
+        else (anytasks.add_listener, anytasks.remove_listener)
+    )
+    try:
+        with pytest.raises(TypeError) as info:
+            add(listener)
+    finally:
+        if where == "global":  # before the check: a listener left behind broke later tests
+            with contextlib.suppress(ValueError):
+                anytasks.remove_listener(listener)
+    assert str(info.value) == (
+        f"listener {listener!r} is an async function: a loop calls its listeners "
+        "synchronously, in the loop's task, and would never await it; pass a plain function, "
+        "and hand slow work to a task through a memory object stream"
+    )
+    with pytest.raises(ValueError, match="is not a"):
+        remove(listener)  # it was not added
+    await body.run()  # and nothing is left unawaited (warnings are errors)
+
+
 @pytest.mark.virtual_time
 async def test_a_failing_listener_is_logged_and_the_loop_goes_on(
     caplog: pytest.LogCaptureFixture,
@@ -364,7 +450,8 @@ def test_event_reprs_name_the_loop() -> None:
 @pytest.mark.virtual_time
 async def test_an_iteration_that_began_unheard_is_not_reported() -> None:
     # A listener added while the body of a bounded loop runs hears nothing of that iteration
-    # (reported whole or not at all), and no duration counted from an older iteration.
+    # (reported whole or not at all), and no duration counted from an older iteration; one
+    # removed while it runs hears it to its end.
     gc.collect()  # no other test's loop with listeners left to keep events on
     finished: list[tuple[int, float]] = []
 
@@ -385,4 +472,38 @@ async def test_an_iteration_that_began_unheard_is_not_reported() -> None:
 
     body.add_listener(listener)
     await body.run()
-    assert finished == [(0, 1.0)]
+    assert finished == [(0, 1.0), (1, 0.0)]
+
+
+async def test_each_listener_hears_an_iteration_whole_or_not_at_all(
+    global_listeners: list[anytasks._events.Listener],  # pyright: ignore[reportPrivateUsage]
+) -> None:
+    # Removed during iteration 0, `leaving` still hears its retry and its end; added during
+    # it, `joining` hears nothing of it, and all of iteration 1.
+    leaving, joining = Recorder(), Recorder()
+    refused = ConnectionResetError("refused")
+    attempts: list[int] = []
+
+    @anytasks.loop(count=2, backoff=lambda: Fixed(0))
+    async def body() -> None:
+        attempts.append(body.current_loop)
+        if len(attempts) == 1:
+            body.remove_listener(leaving)
+            global_listeners.append(anytasks.add_listener(joining))
+            raise refused
+
+    body.add_listener(leaving)
+    await body.run()
+    assert attempts == [0, 0, 1]
+    assert [(type(e).__name__, getattr(e, "index", None)) for e in leaving.events] == [
+        ("LoopStarted", None),
+        ("IterationStarted", 0),
+        ("IterationRetrying", 0),
+        ("IterationFinished", 0),
+    ]
+    assert leaving.events[2] == IterationRetrying(body, 0, 1, 0, refused)
+    assert [(type(e).__name__, getattr(e, "index", None)) for e in joining.events] == [
+        ("IterationStarted", 1),
+        ("IterationFinished", 1),
+        ("LoopEnded", None),
+    ]

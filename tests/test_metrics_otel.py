@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib
 import sys
@@ -208,17 +209,21 @@ async def test_spans_of_a_timeout_a_retry_and_a_failure(telemetry: Telemetry) ->
         await job.run()
     timed_out, failed = telemetry.spans()
     assert (timed_out.start_time, timed_out.end_time) == (ns(0), ns(3))
+    timeout = "an iteration of loop 'job' ran past its timeout of 3.0 s"
     assert (timed_out.status.status_code, timed_out.status.description) == (
         StatusCode.ERROR,
-        "timeout",
+        f"IterationTimeout: {timeout}",
     )
-    assert [(e.name, dict(e.attributes or {}), e.timestamp) for e in timed_out.events] == [
-        (
-            "anytasks.timeout",
-            {"anytasks.timeout.seconds": 3.0, "anytasks.timeout.action": "skip"},
-            ns(3),
-        )
-    ]
+    timeout_event, exception = timed_out.events
+    assert (timeout_event.name, dict(timeout_event.attributes or {}), timeout_event.timestamp) == (
+        "anytasks.timeout",
+        {"anytasks.timeout.seconds": 3.0, "anytasks.timeout.action": "skip"},
+        ns(3),
+    )
+    # The IterationTimeout is recorded, as for a timeout that ends the loop.
+    assert (exception.name, exception.timestamp) == ("exception", ns(3))
+    assert (exception.attributes or {})["exception.type"] == "anytasks.IterationTimeout"
+    assert (exception.attributes or {})["exception.message"] == timeout
     assert (timed_out.attributes or {})["anytasks.iteration.outcome"] == "timeout"
 
     assert (failed.start_time, failed.end_time) == (ns(10), ns(11.5))
@@ -353,6 +358,44 @@ def test_without_opentelemetry_the_import_names_the_extra(
     )
 
 
+@pytest.mark.parametrize("where", ["loop", "global"])
+async def test_a_listener_removed_during_an_iteration_ends_its_span(
+    telemetry: Telemetry, where: str
+) -> None:
+    # It used to stay open and current for good: the parent of every later span in the
+    # loop's task and in the caller, and never exported.
+    listener = telemetry.listener
+    outer = trace.get_current_span()
+    current: list[trace.Span] = []
+
+    @anytasks.loop(count=3, name="job")
+    async def job() -> None:
+        current.append(trace.get_current_span())
+        if job.current_loop == 0:
+            remove(listener)
+
+    add, remove = (
+        (job.add_listener, job.remove_listener)
+        if where == "loop"
+        else (anytasks.add_listener, anytasks.remove_listener)
+    )
+    add(listener)
+    try:
+        await job.run()
+    finally:
+        with contextlib.suppress(ValueError):
+            anytasks.remove_listener(listener)  # a global one that the body did not remove
+    # Iteration 0 is reported whole: its span ended with its outcome, and was exported.
+    (span,) = telemetry.spans()
+    assert (span.attributes or {})["anytasks.iteration.index"] == 0
+    assert (span.attributes or {})["anytasks.iteration.outcome"] == "success"
+    assert span.end_time is not None
+    assert current[0].get_span_context() == span.context
+    # And it is current no more: not in the later bodies, not in the caller.
+    assert [s.get_span_context().is_valid for s in current[1:]] == [False, False]
+    assert trace.get_current_span() is outer
+
+
 @pytest.mark.virtual_time
 async def test_a_listener_removed_during_an_iteration_and_added_back(
     telemetry: Telemetry,
@@ -363,18 +406,17 @@ async def test_a_listener_removed_during_an_iteration_and_added_back(
     @anytasks.loop(seconds=10, count=3, name="job")
     async def job() -> None:
         if job.current_loop == 0:
-            job.remove_listener(listener)  # the span of iteration 0 is left open...
+            job.remove_listener(listener)  # still hears iteration 0 to its end
         elif job.current_loop == 1:
-            job.add_listener(listener)  # ...until iteration 2 begins
+            job.add_listener(listener)  # hears from iteration 2 on
 
     job.add_listener(listener)
     await job.run()
-    stale, last = telemetry.spans()
-    # Iteration 1 began with no listener, so it is not reported at all (an iteration is
-    # reported whole or not at all): iteration 2's start (at 20) closes iteration 0's span,
-    # without an outcome.
-    assert (stale.start_time, stale.end_time) == (ns(0), ns(20))
-    assert "anytasks.iteration.outcome" not in (stale.attributes or {})
+    first, last = telemetry.spans()
+    # Each listener hears an iteration whole or not at all: all of 0, nothing of 1 (which
+    # began without it), all of 2.
+    assert (first.start_time, first.end_time) == (ns(0), ns(0))
+    assert (first.attributes or {})["anytasks.iteration.outcome"] == "success"
     assert (last.start_time, last.end_time) == (ns(20), ns(20))
     assert (last.attributes or {})["anytasks.iteration.index"] == 2
     assert trace.get_current_span() is outer
@@ -396,9 +438,8 @@ async def test_a_listener_removed_during_an_iteration_and_added_back_between_two
         tg.start_soon(job.run)
         await anyio.sleep(5)
         job.add_listener(listener)
-    stale, last = telemetry.spans()
-    # Iteration 1's start (at 10) closes iteration 0's span.
-    assert (stale.start_time, stale.end_time) == (ns(0), ns(10))
+    first, last = telemetry.spans()
+    assert (first.start_time, first.end_time) == (ns(0), ns(0))
     assert (last.start_time, last.end_time) == (ns(10), ns(10))
 
 

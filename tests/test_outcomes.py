@@ -8,6 +8,7 @@ import functools
 import inspect
 import pickle
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -15,6 +16,9 @@ import pytest
 
 import anytasks
 from anytasks import EndReason, LoopEnd
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 pytestmark = pytest.mark.anyio
 
@@ -560,6 +564,80 @@ async def test_a_run_ended_by_system_exit_is_not_completed() -> None:
     [end] = ends.ends
     assert end.iterations == 0
     assert end.reason is R.CANCELLED
+
+
+class _Fatal(BaseException):
+    """Neither an Exception nor a cancellation, KeyboardInterrupt or SystemExit (as
+    pytest.fail()'s is)."""
+
+
+def _fatal_in_a_group() -> BaseException:
+    return BaseExceptionGroup("in a task group", [_Fatal("stop"), ValueError("bad")])
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: _Fatal("stop"), _fatal_in_a_group], ids=["alone", "in a group"]
+)
+async def test_a_base_exception_of_another_kind_fails_the_run(
+    make: Callable[[], BaseException],
+) -> None:
+    # It used to end the run as CANCELLED, with no exception.
+    ends = Ends()
+    errors: list[Exception] = []
+    finished: list[tuple[str, BaseException | None]] = []
+    fatal = make()
+
+    @anytasks.loop(count=3)
+    async def body() -> None:
+        if body.current_loop == 1:
+            raise fatal
+
+    @body.error
+    async def on_error(exc: Exception) -> None:
+        errors.append(exc)
+
+    @body.add_listener
+    def on_event(event: anytasks.LoopEvent) -> None:
+        if isinstance(event, anytasks.IterationFinished):
+            finished.append((event.outcome, event.exception))
+
+    body.after_loop(ends.hook)
+    with pytest.raises(type(fatal)) as info:
+        await body.run()
+    assert info.value is fatal  # still raised by run()
+    [end] = ends.ends
+    assert (end.reason, end.exception, end.iterations) == (R.FAILED, fatal, 1)
+    assert body.last_end is end
+    assert body.failed()
+    assert errors == []  # the error hook takes an Exception
+    assert finished == [("success", None), ("error", fatal)]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SystemExit(3),
+        lambda: BaseExceptionGroup("in a task group", [_Fatal("stop"), SystemExit(3)]),
+    ],
+    ids=["SystemExit", "in a group"],
+)
+async def test_system_exit_still_ends_the_run_as_cancelled(
+    make: Callable[[], BaseException],
+) -> None:
+    ends = Ends()
+    exit_ = make()
+
+    @anytasks.loop(count=3)
+    async def body() -> None:
+        raise exit_
+
+    body.after_loop(ends.hook)
+    with pytest.raises(type(exit_)) as info:
+        await body.run()
+    assert info.value is exit_
+    [end] = ends.ends
+    assert (end.reason, end.exception, end.iterations) == (R.CANCELLED, None, 0)
+    assert not body.failed()
 
 
 @pytest.mark.virtual_time

@@ -5,6 +5,7 @@ Exact times on virtual time; one short real-time test runs on uvloop too.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import random
@@ -172,6 +173,35 @@ async def test_a_timeout_cancels_for_real_on_every_backend() -> None:
     assert reached == ["cleanup"]
 
 
+async def _stuck_body() -> None:
+    await anyio.sleep(5)  # a request that hangs
+
+
+async def test_a_logged_timeout_shows_where_the_body_was_stuck(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The IterationTimeout comes from the cancellation that the deadline raised in the body:
+    # before, the logged traceback showed anytasks' frames only.
+    lines, first = inspect.getsourcelines(_stuck_body)
+    stuck = first + next(i for i, line in enumerate(lines) if "anyio.sleep(5)" in line)
+    body = anytasks.loop(timeout=0.02)(_stuck_body)  # real time on uvloop, virtual elsewhere
+    with (
+        caplog.at_level(logging.ERROR, logger="anytasks"),
+        anyio.fail_after(2),
+        pytest.raises(IterationTimeout) as info,
+    ):
+        await body.run()
+    assert isinstance(info.value.__cause__, anyio.get_cancelled_exc_class())
+    [record] = caplog.records
+    assert record.getMessage() == f"Unhandled exception in loop {body.name!r}"
+    assert record.exc_info is not None
+    assert record.exc_info[1] is info.value
+    logged = caplog.text
+    assert f'{__file__}", line {stuck}, in _stuck_body\n' in logged
+    assert "    await anyio.sleep(5)  # a request that hangs\n" in logged
+    assert logged.rstrip().endswith(f"IterationTimeout: {info.value}")
+
+
 # -- max_retries= and backoff= ----------------------------------------------------------
 
 
@@ -279,6 +309,75 @@ async def test_a_backoff_factory_returning_no_backoff_fails_the_loop() -> None:
 
     with pytest.raises(TypeError, match=r"`backoff` returned 3, which has no delay\(\) method"):
         await body.run()
+
+
+@pytest.mark.parametrize(
+    ("delay", "error", "message"),
+    [
+        (None, TypeError, "returned None, not a number of seconds"),  # a forgotten return
+        ("1", TypeError, "returned '1', not a number of seconds"),
+        (True, TypeError, "returned True, not a number of seconds"),
+        (-1, ValueError, "returned -1; a delay must be non-negative and finite"),
+        (math.nan, ValueError, "returned nan; a delay must be non-negative and finite"),
+        (math.inf, ValueError, "returned inf; a delay must be non-negative and finite"),
+    ],
+)
+async def test_a_bad_delay_fails_the_loop_before_any_retry_is_logged_or_reported(
+    delay: object,
+    error: type[Exception],
+    message: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    refused = ConnectionResetError("refused")
+    events: list[anytasks.LoopEvent] = []
+
+    # max_retries and fail_after: so that, before the check, the test failed instead of
+    # retrying forever (True is 1) or sleeping forever (inf).
+    @anytasks.loop(count=2, max_retries=1, backoff=lambda: Fixed(delay))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    async def body() -> None:
+        raise refused
+
+    body.add_listener(events.append)
+    with (
+        caplog.at_level(logging.WARNING, logger="anytasks"),
+        anyio.fail_after(5),
+        pytest.raises(error) as info,
+    ):
+        await body.run()
+    assert str(info.value) == f"`backoff`: Fixed.delay() {message}"
+    assert info.value.__cause__ is refused  # nothing lost
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", f"Unhandled exception in loop {body.name!r}")
+    ]
+    assert "Logging error" not in capfd.readouterr().err
+    assert [type(e).__name__ for e in events] == [
+        "LoopStarted",
+        "IterationStarted",
+        "IterationFinished",
+        "LoopEnded",
+    ]
+    finished = events[2]
+    assert isinstance(finished, anytasks.IterationFinished)
+    assert (finished.index, finished.outcome, finished.exception) == (0, "error", info.value)
+    assert body.last_end == LoopEnd(EndReason.FAILED, info.value, 0, body.last_end.last_scheduled)  # type: ignore[union-attr]
+    assert body.failed()
+
+
+@pytest.mark.virtual_time
+@pytest.mark.parametrize("delay", [2, 0, 2.5], ids=["int", "zero", "float"])
+async def test_delays_that_are_ints_or_zero_are_waited_for(delay: float) -> None:
+    clock = Clock()
+    attempts: list[float] = []
+
+    @anytasks.loop(seconds=60, count=1, backoff=lambda: Fixed(delay))
+    async def body() -> None:
+        attempts.append(clock())
+        if len(attempts) < 3:
+            raise OSError
+
+    await body.run()
+    assert attempts == [0.0, delay, 2 * delay]
 
 
 # -- bad input ----------------------------------------------------------------------------

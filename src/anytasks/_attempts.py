@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from . import _backend, _events
-from ._handled import is_handled
+from ._handled import fails_the_run, is_handled
 from ._outcome import IterationTimeout
 from ._state import LoopState
 
@@ -35,9 +36,12 @@ logger = logging.getLogger("anytasks")
 
 _S = LoopState
 _UTC = datetime.timezone.utc
+_INF = math.inf
 
 # The body, bound to its arguments.
 Body = Callable[[], Awaitable[Any]]
+# Who hears of an iteration: the listeners there were as it began (none: it is not reported).
+Listeners = tuple[_events.Listener, ...]
 
 
 def utc_from_timestamp(timestamp: float) -> datetime.datetime:
@@ -82,95 +86,117 @@ class Attempts:
     async def _observed_iteration(self, call: Body, scheduled: float) -> None:
         """One iteration with a timeout, a lease or listeners: the hot path's slower twin.
 
-        Its events go out if the loop had listeners (its own or global) as it began: an
-        iteration is reported whole or not at all.
+        Its events go to the listeners (the loop's own, then the global ones) that there were
+        as it began, and to no others: each listener hears of an iteration whole or not at
+        all. One removed meanwhile still hears how the iteration ended, so that what it
+        opened for the iteration (a span) is closed.
         """
-        observed = _events.listening and _events.has_listeners(self.loop)
-        if observed:
-            self._report_start(scheduled)
+        listeners = _events.listeners_of(self.loop) if _events.listening else ()
+        if listeners:
+            self._report_start(scheduled, listeners)
         try:
             exclusive = self.exclusive
             if exclusive is None:
-                outcome = await self._attempts(call, observed)
+                skipped = await self._attempts(call, listeners)
+                outcome: IterationOutcome = "success" if skipped is None else "timeout"
             else:
                 assert self.last_target is not None
                 with exclusive.guard(self.last_target.astimezone(_UTC)) as scope:
-                    outcome = await self._attempts(call, observed)
+                    skipped = await self._attempts(call, listeners)
+                    outcome = "success" if skipped is None else "timeout"
                 if scope.cancelled_caught:
                     logger.warning(
                         "Loop %r lost its lease during an iteration, which was cancelled",
                         self.loop.name,
                     )
-                    outcome = "lease_lost"
+                    outcome, skipped = "lease_lost", None
         except Exception as exc:
-            if observed:
-                self._report_end("error", exc)
+            if listeners:
+                self._report_end(listeners, "error", exc)
             raise
-        except BaseException:
-            if observed:
-                self._report_end("cancelled")
+        except BaseException as exc:
+            if listeners:
+                if fails_the_run(exc):  # pytest.fail()'s, say: the run fails with it
+                    self._report_end(listeners, "error", exc)
+                else:
+                    self._report_end(listeners, "cancelled")
             raise
-        if observed:
-            self._report_end(outcome)
+        if listeners:
+            self._report_end(listeners, outcome, skipped)
 
-    async def _attempts(self, call: Body, observed: bool) -> IterationOutcome:
-        """The attempts of one iteration, with their retries: how the iteration ended."""
+    async def _attempts(self, call: Body, listeners: Listeners) -> IterationTimeout | None:
+        """The attempts of one iteration, with their retries: None if one succeeded, else the
+        timeout that was skipped (see :meth:`_attempt`)."""
         try:
-            completed = await self._attempt(call, observed)
+            return await self._attempt(call, listeners)
         except Exception as exc:
             failed = exc
-        else:
-            return "success" if completed else "timeout"
         # Outside the handler: a retry is no part of the failed attempt.
-        return "success" if await self._retry(call, failed, observed) else "timeout"
+        return await self._retry(call, failed, listeners)
 
-    async def _attempt(self, call: Body, observed: bool) -> bool:
-        """Call the body once, under ``timeout`` if any; False for a timeout that is skipped.
+    async def _attempt(self, call: Body, listeners: Listeners) -> IterationTimeout | None:
+        """Call the body once, under ``timeout`` if any: None if it returned, or the
+        :class:`IterationTimeout` of a timeout that is skipped (``on_timeout="skip"``).
 
         :raises IterationTimeout: for a timeout that is an error or retried.
         """
         timeout = self.timeout
         if timeout is None:
             await call()
-            return True
+            return None
+        # What the deadline raised in the body, kept as the cause of the IterationTimeout: its
+        # traceback shows where the body was when the time ran out.
+        cut: BaseException | None = None
         with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
-            await call()
+            try:
+                await call()
+            except BaseException as exc:
+                cut = exc
+                raise
         if not scope.cancelled_caught:
-            return True
+            return None
         action, name = self.on_timeout, self.loop.name
-        if observed:
-            _events.emit(_events.IterationTimedOut(self.loop, self.current_loop, timeout, action))
+        error = IterationTimeout(
+            f"an iteration of loop {name!r} ran past its timeout of {timeout} s"
+        )
+        error.__cause__ = cut
+        if listeners:
+            event = _events.IterationTimedOut(self.loop, self.current_loop, timeout, action)
+            _events.deliver(event, listeners)
         if action == "skip":
             logger.warning(
                 "Iteration of loop %r timed out after %s seconds; skipped", name, timeout
             )
-            self.note_skipped(1, "timeout", report=observed)
-            return False
-        raise IterationTimeout(
-            f"an iteration of loop {name!r} ran past its timeout of {timeout} s"
-        )
+            self.note_skipped(1, "timeout", report=False)
+            if listeners:
+                _events.deliver(_events.IterationSkipped(self.loop, "timeout", 1), listeners)
+            return error  # what the iteration's end reports
+        raise error
 
-    async def _retry(self, call: Body, exc: Exception, observed: bool = False) -> bool:
+    async def _retry(
+        self, call: Body, exc: Exception, listeners: Listeners = ()
+    ) -> IterationTimeout | None:
         """Retry the iteration whose attempt raised ``exc``, with backoff, until an attempt
-        succeeds (return what :meth:`_attempt` did) or raises an unhandled exception.
+        succeeds or times out, skipped (return what :meth:`_attempt` did), or raises an
+        unhandled exception.
 
         Not interruptible by stop(): the retries belong to the iteration.
         """
         retries = 0
         while True:
             retries += 1
-            delay = self._retry_delay(exc, retries, observed)
+            delay = self._retry_delay(exc, retries, listeners)
             if delay is None:
                 raise exc
             self.enter(_S.BACKING_OFF)
             await anyio.sleep(delay)
             self.enter(_S.RUNNING)
             try:
-                return await self._attempt(call, observed)
+                return await self._attempt(call, listeners)
             except Exception as again:
                 exc = again
 
-    def _retry_delay(self, exc: Exception, retries: int, observed: bool) -> float | None:
+    def _retry_delay(self, exc: Exception, retries: int, listeners: Listeners) -> float | None:
         """The delay before retry number ``retries`` after ``exc``; None if it is unhandled."""
         owner: Loop[Any, Any] = self.loop
         if isinstance(exc, IterationTimeout):
@@ -190,19 +216,25 @@ class Attempts:
                 self.options.backoff, self.primitives.current_time
             )
         delay = backoff.delay()
+        if type(delay) is not float or not 0.0 <= delay < _INF:
+            # Not a float in range, as the default backoff's delays are: checked, before it is
+            # logged or reported (an int passes; a forgotten return, None, fails the run).
+            from ._retry import check_delay
+
+            delay = check_delay(delay, backoff, exc)
         logger.warning(
             "Handled exception in loop %r; retrying in %.2f seconds",
             owner.name,
             delay,
             exc_info=exc,
         )
-        if observed:
+        if listeners:
             event = _events.IterationRetrying(owner, self.current_loop, retries, delay, exc)
-            _events.emit(event)
+            _events.deliver(event, listeners)
         return delay
 
-    def _report_start(self, scheduled: float) -> None:
-        """Tell the listeners that the iteration due at ``scheduled`` begins."""
+    def _report_start(self, scheduled: float, listeners: Listeners) -> None:
+        """Tell ``listeners`` that the iteration due at ``scheduled`` begins."""
         now = self.iteration_started = anyio.current_time()
         if self.interval is not None:
             slot = utc_from_timestamp(self.wall_offset + scheduled)
@@ -211,11 +243,15 @@ class Attempts:
             assert isinstance(self.last_began, datetime.datetime)
             slot = self.last_began.astimezone(_UTC)
             lateness = (_backend.wall_now() - slot).total_seconds()
-        _events.emit(_events.IterationStarted(self.loop, self.current_loop, slot, lateness))
+        event = _events.IterationStarted(self.loop, self.current_loop, slot, lateness)
+        _events.deliver(event, listeners)
 
-    def _report_end(self, outcome: IterationOutcome, exc: BaseException | None = None) -> None:
-        # Zero for an iteration that began before anyone listened.
+    def _report_end(
+        self, listeners: Listeners, outcome: IterationOutcome, exc: BaseException | None = None
+    ) -> None:
+        # Set as the same listeners heard the iteration begin.
         started = self.iteration_started
-        duration = 0.0 if started is None else anyio.current_time() - started
+        assert started is not None
+        duration = anyio.current_time() - started
         event = _events.IterationFinished(self.loop, self.current_loop, outcome, duration, exc)
-        _events.emit(event)
+        _events.deliver(event, listeners)

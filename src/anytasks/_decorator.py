@@ -91,7 +91,9 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
     :param backoff: how retries wait: a function making a fresh backoff (an object with a
         ``delay()`` method) for each run, or an :class:`~anytasks.ExponentialBackoff` whose
         configuration (base, cap, integral) each run copies. Default: discord.py's,
-        ``ExponentialBackoff()``.
+        ``ExponentialBackoff()``. A delay that is not a non-negative, finite int or float
+        fails the run with a :class:`TypeError` or :class:`ValueError`, raised from the
+        exception that was to be retried.
     :param max_retries: after this many retries in a row within an iteration, a handled
         exception counts as unhandled; ``None`` (the default) for no limit.
     :param exclusive: a lease (:class:`anytasks.lease.PostgresLease`,

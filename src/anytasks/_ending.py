@@ -20,6 +20,7 @@ from . import _backend, _events
 from ._attempts import utc_from_timestamp
 from ._cadence import Cadence
 from ._cancellation import call_shielded, cancellation_requested
+from ._handled import fails_the_run
 from ._outcome import EndReason, LoopEnd
 from ._state import STOPPING, LoopState
 
@@ -44,7 +45,7 @@ class Ending(Cadence):
     # How the latest run ended, once it has.
     end: LoopEnd | None
     # The unhandled exception that ends this run, once there is one.
-    failure: Exception | None
+    failure: BaseException | None
     # The task running the body and hooks (join() from there would wait for itself).
     own_task: object
     # The arguments of the run that a restart() asked for, until it begins.
@@ -65,6 +66,14 @@ class Ending(Cadence):
             self.cancelled = False
             if _events.listening:
                 _events.emit(_events.LoopEnded(self.loop, end))
+
+    def _note_base_exception(self, exc: BaseException) -> None:
+        """``exc``, no :class:`Exception`, goes through the run: if it is no cancellation,
+        :class:`KeyboardInterrupt` or :class:`SystemExit`, the run fails with it (without the
+        error hook, whose parameter is an Exception), and it goes on up."""
+        if fails_the_run(exc):
+            self.loop._failed = True
+            self.failure = exc
 
     def _outcome(self) -> LoopEnd:
         """How the run that is ending ended."""

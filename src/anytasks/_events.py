@@ -9,9 +9,11 @@ anywhere, no event is even made: the iterations pay one flag check (see ``listen
 from __future__ import annotations
 
 import datetime
+import functools
+import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, final
+from typing import TYPE_CHECKING, Any, TypeVar, cast, final
 
 from ._frozen import Frozen
 from ._outcome import IterationOutcome, LoopEnd, SkipReason, TimeoutAction
@@ -242,18 +244,39 @@ def count_loop_listeners(change: int) -> None:
 def check_listener(listener: object) -> None:
     if not callable(listener):
         raise TypeError(f"a listener must be callable, not {type(listener).__name__!r}")
+    if _is_async(listener):
+        raise TypeError(
+            f"listener {listener!r} is an async function: a loop calls its listeners "
+            "synchronously, in the loop's task, and would never await it; pass a plain "
+            "function, and hand slow work to a task through a memory object stream"
+        )
+
+
+def _is_async(func: object) -> bool:
+    """Whether calling ``func`` makes a coroutine (or an async generator) rather than running
+    it: an ``async def`` function, a partial of one, or an object whose ``__call__`` is one."""
+    while isinstance(func, functools.partial):
+        func = cast("functools.partial[object]", func).func
+    if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+        return True
+    if inspect.isroutine(func) or isinstance(func, type):
+        return False
+    call = inspect.getattr_static(type(func), "__call__", None)
+    return inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
 
 
 def add_listener(listener: _ListenerT) -> _ListenerT:
     """Deliver the events of every loop to ``listener``, a function of one event.
 
     The listener is called synchronously, in the loop's task, after the loop's own
-    listeners: it must not block (hand slow work to a task through a memory object stream).
-    An exception it raises is logged on the ``anytasks`` logger and the loop goes on.
-    Registering the same listener twice delivers each event to it twice. Returns
-    ``listener``, so this works as a decorator.
+    listeners: it must not block (hand slow work to a task through a memory object stream),
+    and it cannot be an ``async def`` function, which would never be awaited. An exception it
+    raises is logged on the ``anytasks`` logger and the loop goes on. Registering the same
+    listener twice delivers each event to it twice. Returns ``listener``, so this works as a
+    decorator.
 
-    :raises TypeError: if ``listener`` is not callable.
+    :raises TypeError: if ``listener`` is not callable, or is an async function (also a
+        :func:`functools.partial` of one, or an object whose ``__call__`` is one).
 
     Synopsis::
 
@@ -284,14 +307,20 @@ def remove_listener(listener: Listener) -> None:
     _update()
 
 
-def has_listeners(loop: Loop[Any, Any]) -> bool:
-    """Whether events of ``loop`` would reach anyone now."""
-    return bool(loop._listeners or _global_listeners)  # pyright: ignore[reportPrivateUsage]
+def listeners_of(loop: Loop[Any, Any]) -> tuple[Listener, ...]:
+    """Who hears of ``loop`` now: its own listeners, then the global ones."""
+    return (*loop._listeners, *_global_listeners)  # pyright: ignore[reportPrivateUsage]
 
 
 def emit(event: LoopEvent) -> None:
     """Deliver ``event`` to its loop's listeners, then to the global ones."""
-    for listener in (*event.loop._listeners, *_global_listeners):  # pyright: ignore[reportPrivateUsage]
+    deliver(event, listeners_of(event.loop))
+
+
+def deliver(event: LoopEvent, listeners: tuple[Listener, ...]) -> None:
+    """Deliver ``event`` to ``listeners``: those of an iteration are the ones there were as it
+    began, so that each listener hears of an iteration whole or not at all."""
+    for listener in listeners:
         try:
             listener(event)
         except Exception:

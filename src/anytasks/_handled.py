@@ -1,4 +1,5 @@
-"""Which exceptions count as passing network trouble, to be retried with backoff."""
+"""Which exceptions count as passing network trouble, to be retried with backoff, and which
+end a run as failed."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import sys
 from typing import cast
 
 import anyio
+
+from ._backend import cancelled_exc_class
 
 if sys.version_info < (3, 11):
     import asyncio
@@ -76,6 +79,22 @@ def is_handled(exc: BaseException, types: tuple[type[BaseException], ...]) -> bo
         group = cast("BaseExceptionGroup[BaseException]", exc)
         return all(is_handled(inner, types) for inner in group.exceptions)
     return isinstance(exc, types)
+
+
+def fails_the_run(exc: BaseException) -> bool:
+    """Whether ``exc``, raised through a run, makes it fail: any exception but a cancellation,
+    :class:`KeyboardInterrupt`, :class:`SystemExit` or :class:`GeneratorExit` (or a group
+    holding one), which end it as cancelled.
+
+    So a :class:`BaseException` of another kind, such as ``pytest.fail()``'s, is a failure.
+    """
+    if isinstance(exc, Exception):
+        return True
+    stops = (cancelled_exc_class(), KeyboardInterrupt, SystemExit, GeneratorExit)
+    if isinstance(exc, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        return group.subgroup(stops) is None
+    return not isinstance(exc, stops)
 
 
 def check_exception_types(exceptions: tuple[object, ...]) -> tuple[type[Exception], ...]:

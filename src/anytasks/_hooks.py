@@ -262,7 +262,9 @@ class Hooks:
         It is called with any unhandled exception of the body or of
         :meth:`before_loop`, and takes that exception (after ``self`` in a
         class). The default logs it with its traceback on the ``anytasks``
-        logger. Returns ``coro``.
+        logger. Returns ``coro``. It is not called for a :class:`BaseException` that
+        is no :class:`Exception` (such as ``pytest.fail()``'s): that fails the run
+        and goes on up (:attr:`EndReason.FAILED <anytasks.EndReason.FAILED>`).
 
         :raises TypeError: if ``coro`` is not a coroutine function, or does not take
             one argument.
@@ -281,10 +283,12 @@ class Hooks:
         :class:`~anytasks.LoopEvent`.
 
         It is called synchronously in the loop's task, before the global listeners of
-        :func:`~anytasks.add_listener` (see there). Added to a loop declared on a class, it
-        goes to the copies of the instances made from then on. Returns ``listener``.
+        :func:`~anytasks.add_listener` (see there), so it cannot be an ``async def``
+        function. Added to a loop declared on a class, it goes to the copies of the instances
+        made from then on. Returns ``listener``.
 
-        :raises TypeError: if ``listener`` is not callable.
+        :raises TypeError: if ``listener`` is not callable, or is an async function (also a
+            :func:`functools.partial` of one, or an object whose ``__call__`` is one).
 
         .. versionadded:: 0.2
         """

@@ -37,7 +37,9 @@ class EndReason(enum.Enum):
     """:meth:`~anytasks.Loop.cancel`, an enclosing cancel scope or ``Task.cancel()`` ended it
     (or a :class:`KeyboardInterrupt` or :class:`SystemExit` went through it)."""
     FAILED = "failed"
-    """An unhandled exception ended it: :attr:`LoopEnd.exception`."""
+    """An unhandled exception ended it: :attr:`LoopEnd.exception`. That may be a
+    :class:`BaseException` that is neither a cancellation nor a :class:`KeyboardInterrupt` or
+    :class:`SystemExit` (``pytest.fail()``'s, say), which skips the ``error`` hook."""
     RESTARTED = "restarted"
     """:meth:`~anytasks.Loop.restart` ended it, and a new run follows."""
 
@@ -56,9 +58,10 @@ class LoopEnd(Frozen):
 
     reason: EndReason
     """Why the run ended."""
-    exception: Exception | None
+    exception: BaseException | None
     """The unhandled exception that ended it (:attr:`EndReason.FAILED`, or a failure that the
-    ``error`` hook answered with :meth:`~anytasks.Loop.restart`), else ``None``."""
+    ``error`` hook answered with :meth:`~anytasks.Loop.restart`), else ``None``. A
+    :class:`BaseException`, not only an :class:`Exception`: see :attr:`EndReason.FAILED`."""
     iterations: int
     """How many iterations completed in the run."""
     last_scheduled: datetime.datetime | None
@@ -71,7 +74,7 @@ class LoopEnd(Frozen):
     def __init__(
         self,
         reason: EndReason,
-        exception: Exception | None = None,
+        exception: BaseException | None = None,
         iterations: int = 0,
         last_scheduled: datetime.datetime | None = None,
         lease_lost: bool = False,
@@ -105,7 +108,9 @@ class IterationTimeout(Exception):
     """An iteration ran longer than the loop's ``timeout=`` (with ``on_timeout="error"``).
 
     Not a :class:`TimeoutError`, so that it is never taken for a network timeout that the loop
-    retries (:class:`OSError` and its subclasses are handled by default).
+    retries (:class:`OSError` and its subclasses are handled by default). Its ``__cause__`` is
+    the cancellation that the deadline raised in the body, whose traceback shows where the
+    body was when the time ran out.
 
     .. versionadded:: 0.2
     """

@@ -14,7 +14,8 @@ _TIMEOUT_ACTIONS: tuple[str, ...] = get_args(TimeoutAction)
 
 
 class SupportsDelay(Protocol):
-    """A backoff: each call of :meth:`delay` gives the seconds to wait before the next retry."""
+    """A backoff: each call of :meth:`delay` gives the seconds to wait before the next retry,
+    a non-negative, finite int or float (checked: see :func:`check_delay`)."""
 
     def delay(self) -> float: ...
 
@@ -57,6 +58,22 @@ def check_max_retries(value: object) -> int | None:
     if value < 0:
         raise ValueError(f"`max_retries` must be non-negative or None, got {value!r}")
     return value
+
+
+def check_delay(delay: object, backoff: SupportsDelay, failed: Exception) -> float:
+    """``delay``, which ``backoff.delay()`` returned, if it is a delay: an int or a float, not
+    negative, finite. Infinity is refused too: the retry would never come, and stop() does not
+    end a backoff.
+
+    :raises TypeError: from ``failed`` (the exception that was to be retried), for another type.
+    :raises ValueError: from ``failed``, for a negative, infinite or NaN delay.
+    """
+    returned = f"`backoff`: {type(backoff).__qualname__}.delay() returned {delay!r}"
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)):
+        raise TypeError(f"{returned}, not a number of seconds") from failed
+    if not 0 <= delay < math.inf:  # NaN too
+        raise ValueError(f"{returned}; a delay must be non-negative and finite") from failed
+    return delay
 
 
 def new_backoff(spec: BackoffSpec | None, clock: Callable[[], float]) -> SupportsDelay:

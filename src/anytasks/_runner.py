@@ -269,6 +269,9 @@ class Runner(Ending):
                             self.failure = exc
                             self.enter(_S.FAILING)
                             await self._report_failure(exc)
+                        except BaseException as exc:
+                            self._note_base_exception(exc)
+                            raise
                         finally:
                             await self._end_run()
                 except _backend.cancelled_exc_class():

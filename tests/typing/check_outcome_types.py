@@ -85,7 +85,7 @@ async def check_outcomes() -> None:
     assert_type(bounded.last_end, LoopEnd | None)
     if end is not None:
         assert_type(end.reason, EndReason)
-        assert_type(end.exception, Exception | None)
+        assert_type(end.exception, BaseException | None)
         assert_type(end.iterations, int)
         assert_type(end.last_scheduled, datetime.datetime | None)
 

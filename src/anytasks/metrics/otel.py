@@ -238,7 +238,9 @@ class OpenTelemetryMetrics:
         self._open[event.loop] = _Open(event.index, span, token)
 
     def _end_span(self, event: IterationFinished) -> None:
-        # None for an iteration that began before this listener was added.
+        # A loop reports an iteration to a listener whole or not at all (a listener removed
+        # during it still hears its end): None, or another iteration's span, only for a
+        # listener registered twice for the loop (on it and globally).
         opened = self._open.pop(event.loop, None)
         if opened is None:
             return
@@ -281,8 +283,9 @@ class OpenTelemetryMetrics:
 
 
 def _end_stale(opened: _Open) -> None:
-    """End the span of an iteration whose finish the listener missed: it was removed during
-    the iteration and added back. It ends now, without an outcome."""
+    """End the span of an iteration that the listener heard begin a second time before its
+    end: it is registered twice for the loop (on it and globally). It ends now, without an
+    outcome."""
     otel_context.detach(opened.token)
     opened.span.end(end_time=unix_nanos(wall_now()))
 
