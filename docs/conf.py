@@ -56,12 +56,13 @@ exclude_patterns = ["_build", "_generated", "ko"]
 # Every cross-reference must resolve, so that a renamed method breaks the build
 # instead of leaving a dead link: anytasks names here, the standard library, AnyIO
 # and Trio through intersphinx (below). Only private names stay plain text: the type
-# variables in signatures (_P, _R, _HookT, _P.args, anytasks._loop._R, ...).
+# variables in signatures (_P, _R, _HookT, _P.args, anytasks._loop._R, ...), and the
+# keyword TypedDicts of @loop(), which live in a private module.
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:(class|obj)", r"(anytasks\.(\w+\.)*)?_\w+(\.args|\.kwargs)?"),
     # The keyword TypedDicts of @loop() live in a private module; the signature shows them.
-    (r"py:(class|obj)", r"anytasks\._\w+\.\w+"),
+    (r"py:(class|obj)", r"anytasks\._\w+(\.\w+)+"),
     # typing.Unpack under its 3.10 name (src/ is checked as Python 3.10).
     (r"py:(class|obj)", r"typing_extensions\.Unpack"),
     # The types of anytasks.metrics' parameters: neither library publishes an inventory.
@@ -122,20 +123,18 @@ html_css_files = ["code-output.css"]
 
 
 def _bind_type_checking_imports() -> None:
-    for info in pkgutil.iter_modules(anytasks.__path__, "anytasks."):
+    for info in pkgutil.walk_packages(anytasks.__path__, "anytasks."):
         module = importlib.import_module(info.name)
         tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
         for node in tree.body:
             if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
-                # The module's own name and package, for relative imports such as
-                # ``from ._loop import Loop``.
-                namespace: dict[str, object] = {
-                    "__name__": info.name,
-                    "__package__": module.__package__,
-                }
+                # Run in a copy of the module's namespace: its own name and package, for
+                # relative imports such as ``from ._loop import Loop``, and the names the
+                # block uses (``AnyLoop = Loop[Any, Any]``).
+                namespace: dict[str, object] = dict(vars(module))
                 exec(compile(ast.Module(node.body, []), info.name, "exec"), namespace)
                 for name, value in namespace.items():
-                    if name not in ("__builtins__", "__name__", "__package__"):
+                    if name != "__builtins__":
                         module.__dict__.setdefault(name, value)
 
 
@@ -166,7 +165,7 @@ def _type_parameters(obj: object, owner_parameters: tuple[object, ...]) -> str:
 def _param_spec_names() -> frozenset[str]:
     return frozenset(
         name
-        for info in pkgutil.iter_modules(anytasks.__path__, "anytasks.")
+        for info in pkgutil.walk_packages(anytasks.__path__, "anytasks.")
         for name, value in vars(importlib.import_module(info.name)).items()
         if isinstance(value, typing.ParamSpec)
     )

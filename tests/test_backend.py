@@ -9,7 +9,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from anytasks._backend import _PORTABLE, bind_primitives
+from anytasks._engine.backend import _PORTABLE, bind_primitives
 
 pytestmark = pytest.mark.anyio
 

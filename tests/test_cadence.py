@@ -364,6 +364,6 @@ async def test_ticks_run_on_real_time_too() -> None:
 
 
 def test_random_default_is_module_random_outside_virtual_time() -> None:
-    from anytasks._backend import default_random
+    from anytasks._engine.backend import default_random
 
     assert default_random() is random.random

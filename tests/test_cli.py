@@ -33,9 +33,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import anytasks
-from anytasks._cli import main
-from anytasks._health import HealthFile
-from anytasks._service import Setup, serve
+from anytasks._service.cli import main
+from anytasks._service.health import HealthFile
+from anytasks._service.service import Setup, serve
 
 BACKENDS = ["asyncio", "asyncio+uvloop", "trio"]
 WAIT = 20.0  # seconds: the most any one line or exit is waited for (not expected to be used)
@@ -1100,5 +1100,5 @@ def test_metrics_need_the_prometheus_extra(
 
 def test_the_console_script_runs_the_command_line() -> None:
     [script] = importlib.metadata.entry_points(group="console_scripts", name="anytasks")
-    assert script.value == "anytasks._cli:main"
+    assert script.value == "anytasks._service.cli:main"
     assert script.load() is main

@@ -38,10 +38,10 @@ import pytest
 from anyio.abc import TaskStatus
 
 import anytasks
-import anytasks._backend
-import anytasks._retry
+import anytasks._engine.backend
+import anytasks._engine.retry
 import anytasks.testing
-from anytasks._backend import _PORTABLE
+from anytasks._engine.backend import _PORTABLE
 from anytasks.testing import wall_now
 
 if sys.version_info < (3, 11):
@@ -715,10 +715,10 @@ async def test_lifecycle(case: Case, backend_name: str, monkeypatch: pytest.Monk
     def fixed_backoff(**_: Any) -> FixedBackoff:
         return FixedBackoff(BACKOFF * unit)
 
-    monkeypatch.setattr(anytasks._retry, "ExponentialBackoff", fixed_backoff)
+    monkeypatch.setattr(anytasks._engine.retry, "ExponentialBackoff", fixed_backoff)
     fast = Scenario(case, unit, virtual)
     await fast.play()
-    monkeypatch.setattr(anytasks._backend, "bind_primitives", lambda: _PORTABLE)
+    monkeypatch.setattr(anytasks._engine.backend, "bind_primitives", lambda: _PORTABLE)
     portable = Scenario(case, unit, virtual)
     await portable.play()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import re
 import zoneinfo
@@ -11,7 +10,7 @@ import pytest
 
 import anytasks
 from anytasks import Cron, Daily, Every, cron, daily, every
-from anytasks._options import parse_options
+from anytasks._engine.options import parse_options
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 NINE = datetime.time(9)
@@ -89,11 +88,12 @@ def test_options_are_one_frozen_value_shared_by_instance_copies() -> None:
             pass
 
     first, second = Cog(), Cog()
-    options = Cog.tick._options
-    assert first.tick._options is options
-    assert second.tick._options is options
-    assert (options.count, options.overrun, options.grace, options.jitter) == (3, "skip", 1.5, 0.5)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    schedule = Cog.tick.schedule
+    assert first.tick.schedule is schedule
+    assert second.tick.schedule is schedule
+    options = parse_options({"seconds": 5, "count": 3, "overrun": "skip", "grace": 1.5})
+    assert (options.count, options.overrun, options.grace) == (3, "skip", 1.5)
+    with pytest.raises(AttributeError, match="LoopOptions is frozen: cannot set 'count'"):
         options.count = 4  # type: ignore[misc]
     # Setting a setting makes a new value for that loop only.
     first.tick.count = 4

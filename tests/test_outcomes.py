@@ -397,7 +397,11 @@ def test_after_loop_with_two_parameters_is_refused(ticker: anytasks.Loop[[], Non
         match=r"after_loop hook '.*after' must take no arguments or one \(the LoopEnd\)$",
     ):
         ticker.after_loop(after)  # type: ignore[type-var]  # pyright: ignore[reportArgumentType]
-    assert ticker._after_loop is None  # pyright: ignore[reportPrivateUsage]
+    # Not registered: the run ends without calling it (which would raise a TypeError).
+    ticker.count = 1
+    anyio.run(ticker.run)
+    assert ticker.last_end is not None
+    assert ticker.last_end.reason is anytasks.EndReason.COMPLETED
 
 
 def test_before_loop_with_a_parameter_is_refused(ticker: anytasks.Loop[[], None]) -> None:
@@ -705,6 +709,6 @@ _with_signature.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
 def test_guess_method_reads_the_first_parameter_as_inspect_does(
     func: Any, expected: bool | None
 ) -> None:
-    from anytasks._hooks import guess_method
+    from anytasks._engine.hooks import guess_method
 
     assert guess_method(func) is expected

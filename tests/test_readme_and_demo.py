@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import anytasks
-import anytasks._demo as demo
-from anytasks._cli import main
+import anytasks._service.demo as demo
+from anytasks._service.cli import main
 from anytasks.testing import VirtualEventLoop, run, virtual_clock, virtual_time
 
 README = Path(__file__).parent.parent / "README.md"

@@ -299,7 +299,7 @@ def test_fallback_tasks_of_two_threads_end_their_loops_at_the_same_time(
     from collections.abc import Coroutine
     from typing import Any
 
-    from anytasks._runner import Runner
+    from anytasks._engine.run import Run
 
     new_event_loop = asyncio.new_event_loop
     if event_loop_kind == "uvloop":
@@ -314,15 +314,15 @@ def test_fallback_tasks_of_two_threads_end_their_loops_at_the_same_time(
             event_loop.close()
 
     a_inside, b_done = threading.Event(), threading.Event()
-    forget_unstarted = Runner.forget_unstarted
+    forget_unstarted = Run.forget_unstarted
 
-    def held_in_a(self: Runner, task: asyncio.Task[None]) -> None:
+    def held_in_a(self: Run, task: asyncio.Task[None]) -> None:
         if threading.current_thread().name == "A":
             a_inside.set()
             b_done.wait(5)
         forget_unstarted(self, task)
 
-    monkeypatch.setattr(Runner, "forget_unstarted", held_in_a)
+    monkeypatch.setattr(Run, "forget_unstarted", held_in_a)
     seen: dict[str, object] = {}
 
     async def in_a() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 import anytasks
 from anytasks import LoopState
-from anytasks._state import TRANSITIONS, check_transition, sticky
+from anytasks._engine.state import TRANSITIONS, check_transition, sticky
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,7 @@ import trio
 import trio.testing
 
 import anytasks.testing
-from anytasks import _backend
+from anytasks._engine import backend as _backend
 from anytasks.testing import VirtualEventLoop, virtual_clock, virtual_time, wall_now
 
 pytestmark = pytest.mark.anyio
@@ -393,7 +393,7 @@ def test_all_is_sorted_and_complete() -> None:
 def test_import_does_not_import_trio_or_uvloop() -> None:
     code = (
         "import sys, anytasks, anytasks.testing\n"
-        "anytasks._backend.wall_now()\n"
+        "anytasks._engine.backend.wall_now()\n"
         "assert 'trio' not in sys.modules, 'trio'\n"
         "assert 'uvloop' not in sys.modules, 'uvloop'\n"
     )

@@ -2,16 +2,17 @@
 
 from ._backoff import ExponentialBackoff as ExponentialBackoff
 from ._decorator import loop as loop
-from ._events import IterationFinished as IterationFinished
-from ._events import IterationRetrying as IterationRetrying
-from ._events import IterationSkipped as IterationSkipped
-from ._events import IterationStarted as IterationStarted
-from ._events import IterationTimedOut as IterationTimedOut
-from ._events import LoopEnded as LoopEnded
-from ._events import LoopEvent as LoopEvent
-from ._events import LoopStarted as LoopStarted
-from ._events import add_listener as add_listener
-from ._events import remove_listener as remove_listener
+from ._engine.events import IterationFinished as IterationFinished
+from ._engine.events import IterationRetrying as IterationRetrying
+from ._engine.events import IterationSkipped as IterationSkipped
+from ._engine.events import IterationStarted as IterationStarted
+from ._engine.events import IterationTimedOut as IterationTimedOut
+from ._engine.events import LoopEnded as LoopEnded
+from ._engine.events import LoopEvent as LoopEvent
+from ._engine.events import LoopStarted as LoopStarted
+from ._engine.events import add_listener as add_listener
+from ._engine.events import remove_listener as remove_listener
+from ._engine.state import LoopState as LoopState
 from ._host import BackgroundHost as BackgroundHost
 from ._host import background as background
 from ._lease_context import CurrentLease as CurrentLease
@@ -31,7 +32,6 @@ from ._schedules.every import Every as Every
 from ._schedules.every import every as every
 from ._schedules.protocol import Schedule as Schedule
 from ._schedules.union import AnyOf as AnyOf
-from ._state import LoopState as LoopState
 from ._ticks import Tick as Tick
 from ._ticks import Ticks as Ticks
 from ._ticks import ticks as ticks

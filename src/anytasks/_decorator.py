@@ -6,9 +6,10 @@ import datetime
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from ._hooks import check_coroutine_function
+from ._engine.hooks import check_coroutine_function
+from ._engine.options import AnySchedule, CommonKeywords, parse_options
+from ._frozen import replace
 from ._loop import Loop, function_name, loop_from_options
-from ._options import AnySchedule, CommonKeywords, parse_options
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -130,7 +131,7 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
         name = parsed.name or f"anytasks: {function_name(func, '__qualname__')}"
         options = named
         if options.name != name:
-            options = named = parsed.replace(name=name)
+            options = named = replace(parsed, name=name)
         return loop_from_options(func, options)
 
     return decorator

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 from contextvars import ContextVar
-from typing import Any, final
+from typing import final
 
 from ._frozen import Frozen
 
@@ -17,6 +17,7 @@ class CurrentLease(Frozen):
     """
 
     __slots__ = ("key", "slot", "token")
+    __match_args__ = ("key", "token", "slot")
 
     key: str
     """The lease's key."""
@@ -27,15 +28,7 @@ class CurrentLease(Frozen):
     """The slot being run (aware UTC): the schedule's time, before any jitter."""
 
     def __init__(self, key: str, token: int, slot: datetime.datetime) -> None:
-        object.__setattr__(self, "key", key)
-        object.__setattr__(self, "token", token)
-        object.__setattr__(self, "slot", slot)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"CurrentLease is frozen: cannot set {name!r}")
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (self.key, self.token, self.slot)
+        self._set(key=key, token=token, slot=slot)
 
     def __repr__(self) -> str:
         return f"CurrentLease(key={self.key!r}, token={self.token!r}, slot={self.slot!r})"

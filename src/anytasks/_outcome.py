@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import enum
-from typing import Any, Literal, final
+from typing import Literal, final
 
 from ._frozen import Frozen
 
@@ -55,6 +55,7 @@ class LoopEnd(Frozen):
     """
 
     __slots__ = ("exception", "iterations", "last_scheduled", "lease_lost", "reason")
+    __match_args__ = ("reason", "exception", "iterations", "last_scheduled", "lease_lost")
 
     reason: EndReason
     """Why the run ended."""
@@ -79,21 +80,13 @@ class LoopEnd(Frozen):
         last_scheduled: datetime.datetime | None = None,
         lease_lost: bool = False,
     ) -> None:
-        set_ = object.__setattr__
-        set_(self, "reason", reason)
-        set_(self, "exception", exception)
-        set_(self, "iterations", iterations)
-        set_(self, "last_scheduled", last_scheduled)
-        set_(self, "lease_lost", lease_lost)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"LoopEnd is frozen: cannot set {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"LoopEnd is frozen: cannot delete {name!r}")
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (self.reason, self.exception, self.iterations, self.last_scheduled, self.lease_lost)
+        self._set(
+            reason=reason,
+            exception=exception,
+            iterations=iterations,
+            last_scheduled=last_scheduled,
+            lease_lost=lease_lost,
+        )
 
     def __repr__(self) -> str:
         return (

@@ -10,12 +10,10 @@ from __future__ import annotations
 import datetime
 from typing import Any, final
 
-from . import _backend
-from ._cadence import Cadence
+from ._engine import backend
+from ._engine.options import LoopOptions, parse_options
+from ._engine.position import SchedulePosition
 from ._frozen import Frozen
-from ._options import LoopOptions, parse_options
-from ._schedules.every import Every
-from ._state import LoopState
 
 _UTC = datetime.timezone.utc
 
@@ -27,36 +25,22 @@ class Tick(Frozen):
     .. versionadded:: 0.2
     """
 
-    __slots__ = ("_index", "_lateness", "_scheduled")
+    __slots__ = ("index", "lateness", "scheduled")
     __match_args__ = ("index", "scheduled", "lateness")
 
+    index: int
+    """0 for the first tick, then 1, 2, ...; skipped slots take no index."""
+    scheduled: datetime.datetime
+    """When the slot was due (aware UTC): the grid's time, before any jitter."""
+    lateness: float
+    """Seconds from ``scheduled`` until the tick was delivered (jitter included)."""
+
     def __init__(self, index: int, scheduled: datetime.datetime, lateness: float) -> None:
-        self._index = index
-        self._scheduled = scheduled
-        self._lateness = lateness
-
-    @property
-    def index(self) -> int:
-        """0 for the first tick, then 1, 2, ...; skipped slots take no index."""
-        return self._index
-
-    @property
-    def scheduled(self) -> datetime.datetime:
-        """When the slot was due (aware UTC): the grid's time, before any jitter."""
-        return self._scheduled
-
-    @property
-    def lateness(self) -> float:
-        """Seconds from ``scheduled`` until the tick was delivered (jitter included)."""
-        return self._lateness
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (self._index, self._scheduled, self._lateness)
+        self._set(index=index, scheduled=scheduled, lateness=lateness)
 
     def __repr__(self) -> str:
         return (
-            f"Tick(index={self._index!r}, scheduled={self._scheduled!r}, "
-            f"lateness={self._lateness!r})"
+            f"Tick(index={self.index!r}, scheduled={self.scheduled!r}, lateness={self.lateness!r})"
         )
 
 
@@ -67,106 +51,78 @@ class Ticks:
     .. versionadded:: 0.2
     """
 
-    __slots__ = ("_ticker",)
+    __slots__ = ("_count", "_due", "_ended", "_index", "_position")
 
     def __init__(self, options: LoopOptions) -> None:
-        self._ticker = _Ticker(options)
+        # Where the iteration stands on the schedule: the waits of a loop's run, without a
+        # body, hooks or events.
+        self._position = SchedulePosition(options)
+        self._count = options.count
+        self._index = 0
+        # The due time of the last tick, on the event loop's clock; None before the first.
+        self._due: float | None = None
+        self._ended = False
 
     @property
     def skipped(self) -> int:
         """How many slots the missed-slot policy has dropped so far."""
-        return self._ticker.skipped
+        return self._position.skipped
 
     def __aiter__(self) -> Ticks:
         return self
 
     async def __anext__(self) -> Tick:
-        return await self._ticker.next_tick()
-
-    async def aclose(self) -> None:
-        """End the iteration (``async for`` does this when left early)."""
-        self._ticker.state = LoopState.IDLE
-
-
-class _Ticker(Cadence):
-    """The cadence of a :class:`Ticks`: a Runner's waits, without a body or hooks."""
-
-    __slots__ = ("_due", "_index", "options")
-
-    def __init__(self, options: LoopOptions) -> None:
-        self.options = options
-        self.state = LoopState.RUNNING
-        schedule = options.schedule
-        # The grid the loop itself would follow: an exclusive loop's is aligned to the epoch.
-        wall = options.wall_schedule
-        self.interval = schedule.interval if wall is None and isinstance(schedule, Every) else None
-        self.count = options.count
-        self.plans_missed = options.plans_missed
-        self.jitter = options.jitter
-        self.random = options.random or _backend.default_random()
-        self.current_loop = self.skipped = 0
-        self.paused = self.replan = False
-        self.wake = None
-        self.primitives = None
-        self.next_deadline = None
-        self.next_slot = None
-        self.next_target = None
-        self.last_target = None
-        self.wall_offset = 0.0
-        self.exclusive = None
-        self.exhausted = False
-        self.plain = True
-        self._index = 0
-        self._due: float | None = None
-
-    def enter(self, new: LoopState) -> None:
-        self.state = new
-
-    async def next_tick(self) -> Tick:
-        if self.state is LoopState.IDLE or (self.count is not None and self._index >= self.count):
-            self.state = LoopState.IDLE
+        if self._ended or (self._count is not None and self._index >= self._count):
+            self._ended = True
             raise StopAsyncIteration
         due = await (self._first() if self._due is None else self._next(self._due))
         if due is None:
-            self.state = LoopState.IDLE
+            self._ended = True
             raise StopAsyncIteration
         self._due = due
-        primitives = self.primitives
+        position = self._position
+        primitives = position.primitives
         assert primitives is not None
         index, self._index = self._index, self._index + 1
-        if self.interval is not None:
-            scheduled = datetime.datetime.fromtimestamp(self.wall_offset + due, _UTC)
+        if position.options.wall_schedule is None:
+            scheduled = position.utc(due)
             lateness = primitives.current_time() - due
         else:
-            assert self.last_target is not None
-            scheduled = self.last_target
-            lateness = (_backend.wall_now() - scheduled).total_seconds()
+            assert position.last_target is not None
+            scheduled = position.last_target
+            lateness = (backend.wall_now() - scheduled).total_seconds()
         return Tick(index, scheduled, max(lateness, 0.0))
 
+    async def aclose(self) -> None:
+        """End the iteration (``async for`` does this when left early)."""
+        self._ended = True
+        self._position.stopping = True
+
     async def _first(self) -> float | None:
-        primitives = self.primitives = _backend.bind_primitives()
-        now = primitives.current_time()
-        self.wall_offset = _backend.wall_now().timestamp() - now
-        if self.interval is None:
-            return await self._wait_for_next(now)
-        return now
+        position = self._position
+        now = position.start()
+        if position.options.wall_schedule is None:
+            return now
+        return await position.wait_next(now)
 
     async def _next(self, due: float) -> float | None:
-        # What Cadence._iterate does after a body, kept apart from it so that the loop's
+        # What the run's hot path does after a body, kept apart from it so that the loop's
         # per-iteration path stays one coroutine deep.
-        primitives = self.primitives
+        position = self._position
+        primitives = position.primitives
         assert primitives is not None
-        interval = self.interval
+        options = position.options
+        interval = options.interval
         if interval is not None:
             following = due + interval
             now = primitives.current_time()
-            if following <= now and self.plans_missed:
-                following = self._plan_missed(due, interval, now)
+            if following <= now and options.plans_missed:
+                following = position.plan_missed(due, interval, now)
             if following <= primitives.current_time():
                 await primitives.checkpoint()
                 return following
             due = following - interval
-        return await self._wait_for_next(due)
+        return await position.wait_next(due)
 
 
 def ticks(**keywords: Any) -> Ticks:

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import anyio
 
-from . import _backend
+from ._engine import backend as _backend
 
 if sys.version_info >= (3, 11):
     from typing import TypeVarTuple, Unpack

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, final
 
 from .protocol import require_aware
 from .union import WallClock
@@ -70,8 +70,17 @@ class Cron(WallClock):
     .. versionadded:: 0.2
     """
 
-    __slots__ = ("_expr", "_fixed_offset", "_fixed_time", "_tz")
+    __slots__ = ("_fixed_offset", "_fixed_time", "expr", "tz")
     __match_args__ = ("expr", "tz")
+
+    expr: str
+    """The cron expression."""
+    tz: datetime.tzinfo
+    """The zone whose wall clock the expression is read on."""
+    # Derived: whether the zone has neither gaps nor folds, and whether the expression is a
+    # fixed-time one.
+    _fixed_offset: bool
+    _fixed_time: bool
 
     def __init__(self, expr: str, tz: datetime.tzinfo = _UTC) -> None:
         if not isinstance(expr, str):
@@ -85,27 +94,16 @@ class Cron(WallClock):
             cron_sim(expr, datetime.datetime(2000, 1, 1))
         except error as exc:
             raise ValueError(f"`cron` expression {expr!r} is invalid: {exc}") from None
-        self._expr = expr
-        self._tz = tz
-        # Neither gaps nor folds: each reading happens once.
-        self._fixed_offset = isinstance(tz, datetime.timezone)
-        # Debian cron's "fixed-time" jobs (cronsim reads them the same way): no `*` at the start
-        # of the minute or hour field.
         fields = expr.split()
-        self._fixed_time = len(fields) == 5 and not any(f.startswith("*") for f in fields[:2])
-
-    @property
-    def expr(self) -> str:
-        """The cron expression."""
-        return self._expr
-
-    @property
-    def tz(self) -> datetime.tzinfo:
-        """The zone whose wall clock the expression is read on."""
-        return self._tz
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (self._expr, self._tz)
+        self._set(
+            expr=expr,
+            tz=tz,
+            # Neither gaps nor folds: each reading happens once.
+            _fixed_offset=isinstance(tz, datetime.timezone),
+            # Debian cron's "fixed-time" jobs (cronsim reads them the same way): no `*` at the
+            # start of the minute or hour field.
+            _fixed_time=len(fields) == 5 and not any(f.startswith("*") for f in fields[:2]),
+        )
 
     def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
         """Return the first match strictly after ``after``, in UTC.
@@ -117,13 +115,13 @@ class Cron(WallClock):
         """
         require_aware(after)
         cron_sim, _ = _cronsim()
-        tz = self._tz
+        tz = self.tz
         try:
             moment = after.astimezone(_UTC)
             if tz is _UTC:
                 # No conversions: cronsim walks UTC as it is, and its first match is after
                 # `after` (it drops the microseconds and starts a second later).
-                return next(cron_sim(self._expr, moment), None)
+                return next(cron_sim(self.expr, moment), None)
             local = moment.astimezone(tz)
         except OverflowError:
             if after.year > 1:
@@ -139,7 +137,7 @@ class Cron(WallClock):
             second = _offset(tz, _again(reading))
             if second < offset:
                 # `after` is in the first pass through readings a fall-back repeats.
-                repeat = _second_pass_run(cron_sim, self._expr, tz, moment, reading, second)
+                repeat = _second_pass_run(cron_sim, self.expr, tz, moment, reading, second)
         return self._first_after(cron_sim, after, reading, repeat)
 
     def _first_after(
@@ -155,16 +153,16 @@ class Cron(WallClock):
             # Most often the first match is shown once, after `after`: that is the run, found
             # without the walk's generators.
             try:
-                match = next(cron_sim(self._expr, reading), None)
+                match = next(cron_sim(self.expr, reading), None)
                 if match is None:
                     return None
-                offset = _offset(self._tz, match)
+                offset = _offset(self.tz, match)
                 run = _instant(match, offset)
-                if run > after and (self._fixed_offset or _offset_at(self._tz, run) == offset):
+                if run > after and (self._fixed_offset or _offset_at(self.tz, run) == offset):
                     return run
             except OverflowError:
                 pass
-        walk = _walk(cron_sim, self._expr, self._tz, reading, self._fixed_offset, self._fixed_time)
+        walk = _walk(cron_sim, self.expr, self.tz, reading, self._fixed_offset, self._fixed_time)
         if self._fixed_time:
             # A reading the clock showed twice ran at its first occurrence; walking on from
             # the second pass of a fall-back reaches the first reading that has not run.
@@ -177,7 +175,7 @@ class Cron(WallClock):
                 # Its first occurrence was not after `after` (which is in the second pass
                 # through readings a fall-back repeats): its second may be.
                 try:
-                    run = _instant(match, _offset(self._tz, _again(match)))
+                    run = _instant(match, _offset(self.tz, _again(match)))
                 except OverflowError:
                     break
             if run > after:
@@ -185,9 +183,9 @@ class Cron(WallClock):
         return repeat
 
     def __repr__(self) -> str:
-        if self._tz is _UTC:
-            return f"cron({self._expr!r})"
-        return f"cron({self._expr!r}, tz={self._tz!r})"
+        if self.tz is _UTC:
+            return f"cron({self.expr!r})"
+        return f"cron({self.expr!r}, tz={self.tz!r})"
 
 
 # Instants and readings are converted by arithmetic from the two epochs: `replace(tzinfo=...)`

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
-from typing import Any, cast, final
+from typing import cast, final
 
 from .protocol import require_aware
 from .union import WallClock
@@ -168,19 +168,14 @@ class Daily(WallClock):
     .. versionadded:: 0.2
     """
 
-    __slots__ = ("_times",)
+    __slots__ = ("times",)
     __match_args__ = ("times",)
 
+    times: tuple[datetime.time, ...]
+    """The times of day: sorted, without duplicates, aware (naive ones read as UTC)."""
+
     def __init__(self, times: tuple[datetime.time, ...]) -> None:
-        self._times = normalize_times(times)
-
-    @property
-    def times(self) -> tuple[datetime.time, ...]:
-        """The times of day: sorted, without duplicates, aware (naive ones read as UTC)."""
-        return self._times
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (self._times,)
+        self._set(times=normalize_times(times))
 
     def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
         """Return the first of `times` strictly after ``after``, in UTC.
@@ -190,12 +185,12 @@ class Daily(WallClock):
         """
         require_aware(after)
         try:
-            return next_time_of_day(self._times, after)
+            return next_time_of_day(self.times, after)
         except OverflowError:
             return None
 
     def __repr__(self) -> str:
-        return f"daily({', '.join(map(repr, self._times))})"
+        return f"daily({', '.join(map(repr, self.times))})"
 
 
 def daily(*times: datetime.time | Sequence[datetime.time]) -> Daily:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import math
-from typing import Any, NoReturn, final
+from typing import NoReturn, final
 
 from .._frozen import Frozen
 from .protocol import require_aware
@@ -58,38 +58,21 @@ class Every(Frozen):
     .. versionadded:: 0.2
     """
 
-    __slots__ = ("_hours", "_interval", "_minutes", "_seconds")
+    __slots__ = ("hours", "interval", "minutes", "seconds")
     __match_args__ = ("seconds", "minutes", "hours")
 
+    seconds: float
+    """The seconds component, as given."""
+    minutes: float
+    """The minutes component, as given."""
+    hours: float
+    """The hours component, as given."""
+    interval: float
+    """The total interval in seconds."""
+
     def __init__(self, seconds: float = 0, minutes: float = 0, hours: float = 0) -> None:
-        # Kept: every start of a loop reads it.
-        self._interval = validate_interval(seconds, minutes, hours)
-        self._seconds = seconds
-        self._minutes = minutes
-        self._hours = hours
-
-    @property
-    def seconds(self) -> float:
-        """The seconds component, as given."""
-        return self._seconds
-
-    @property
-    def minutes(self) -> float:
-        """The minutes component, as given."""
-        return self._minutes
-
-    @property
-    def hours(self) -> float:
-        """The hours component, as given."""
-        return self._hours
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (self._seconds, self._minutes, self._hours)
-
-    @property
-    def interval(self) -> float:
-        """The total interval in seconds."""
-        return self._interval
+        interval = validate_interval(seconds, minutes, hours)
+        self._set(seconds=seconds, minutes=minutes, hours=hours, interval=interval)
 
     def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
         """Return the first slot of the epoch-aligned grid strictly after ``after``, in UTC.

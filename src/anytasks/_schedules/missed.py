@@ -7,12 +7,12 @@ could only start too late; jitter moves a run within its slot without moving the
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import math
 from collections.abc import Callable
 from typing import Literal, final, overload
 
+from .._frozen import Frozen
 from .protocol import Schedule
 
 Overrun = Literal["burst", "skip", "coalesce"]
@@ -67,24 +67,40 @@ def check_jitter(value: object) -> float:
 
 
 @final
-@dataclasses.dataclass(frozen=True, slots=True)
-class WallPlan:
+class WallPlan(Frozen):
     """The next wall-clock slot to run (``None``: the schedule has ended) and the slots dropped
     before it (at most `MAX_COUNTED`)."""
+
+    __slots__ = ("skipped", "slot")
+    __match_args__ = ("slot", "skipped")
 
     slot: datetime.datetime | None
     skipped: int
 
+    def __init__(self, slot: datetime.datetime | None, skipped: int) -> None:
+        self._set(slot=slot, skipped=skipped)
+
+    def __repr__(self) -> str:
+        return f"WallPlan(slot={self.slot!r}, skipped={self.skipped!r})"
+
 
 @final
-@dataclasses.dataclass(frozen=True, slots=True)
-class IntervalPlan:
+class IntervalPlan(Frozen):
     """The index of the next interval slot to run, its due time on the monotonic clock
     (``anchor + index * interval``), and the slots dropped before it."""
+
+    __slots__ = ("due", "index", "skipped")
+    __match_args__ = ("index", "due", "skipped")
 
     index: int
     due: float
     skipped: int
+
+    def __init__(self, index: int, due: float, skipped: int) -> None:
+        self._set(index=index, due=due, skipped=skipped)
+
+    def __repr__(self) -> str:
+        return f"IntervalPlan(index={self.index!r}, due={self.due!r}, skipped={self.skipped!r})"
 
 
 def plan_wall(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any, final
+from typing import final
 
 from .._frozen import Frozen
 from .every import Every, refuse_union
@@ -56,23 +56,18 @@ class AnyOf(WallClock):
     .. versionadded:: 0.2
     """
 
-    __slots__ = ("_schedules",)
+    __slots__ = ("schedules",)
     __match_args__ = ("schedules",)
+
+    schedules: tuple[Schedule, ...]
+    """The parts, in the order given, each once."""
 
     def __init__(self, schedules: tuple[Schedule, ...]) -> None:
         unique: list[Schedule] = []
         for part in schedules:
             if part not in unique:
                 unique.append(part)
-        self._schedules = tuple(unique)
-
-    @property
-    def schedules(self) -> tuple[Schedule, ...]:
-        """The parts, in the order given, each once."""
-        return self._schedules
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (self._schedules,)
+        self._set(schedules=tuple(unique))
 
     def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
         """Return the earliest of the parts' next runs strictly after ``after``, in UTC.
@@ -81,7 +76,7 @@ class AnyOf(WallClock):
         """
         require_aware(after)
         runs: list[datetime.datetime] = []
-        for part in self._schedules:
+        for part in self.schedules:
             run = part.next_after(after)
             if not isinstance(part, WallClock):
                 # A part of the user's own could return anything: say which part did.
@@ -91,7 +86,7 @@ class AnyOf(WallClock):
         return min(runs).astimezone(_UTC) if runs else None
 
     def __repr__(self) -> str:
-        return " | ".join(map(repr, self._schedules))
+        return " | ".join(map(repr, self.schedules))
 
 
 @final
@@ -100,16 +95,16 @@ class Checked(WallClock):
     (`check_run`), so that a wrong one names the schedule rather than failing somewhere in
     the loop's arithmetic."""
 
-    __slots__ = ("_schedule",)
+    __slots__ = ("schedule",)
+    __match_args__ = ("schedule",)
+
+    schedule: Schedule
 
     def __init__(self, schedule: Schedule) -> None:
-        self._schedule = schedule
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (self._schedule,)
+        self._set(schedule=schedule)
 
     def next_after(self, after: datetime.datetime) -> datetime.datetime | None:
-        return check_run(self._schedule, after, self._schedule.next_after(after))
+        return check_run(self.schedule, after, self.schedule.next_after(after))
 
     def __repr__(self) -> str:
-        return repr(self._schedule)
+        return repr(self.schedule)

@@ -7,7 +7,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .._backend import wall_now
+from .._engine.backend import wall_now
 
 if TYPE_CHECKING:
     from .._loop import Loop

@@ -30,8 +30,8 @@ except ImportError:
         "anytasks.metrics.otel needs the opentelemetry-api package: install `anytasks[otel]`"
     ) from None
 
-from .._backend import wall_now
-from .._events import (
+from .._engine.backend import wall_now
+from .._engine.events import (
     IterationFinished,
     IterationRetrying,
     IterationSkipped,

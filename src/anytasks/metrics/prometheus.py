@@ -33,7 +33,7 @@ except ImportError:
         "install `anytasks[prometheus]`"
     ) from None
 
-from .._events import (
+from .._engine.events import (
     IterationFinished,
     IterationRetrying,
     IterationSkipped,

@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
-from ._loop import Loop
+from .._loop import Loop
 
 AnyLoop = Loop[..., Any]
 LoopsFactory = Callable[[], Awaitable[list[AnyLoop]]]

@@ -30,9 +30,9 @@ from typing import Any, NamedTuple, NoReturn, final
 
 import anyio
 
-from ._events import Listener, add_listener, remove_listener
-from ._host import background
-from ._loop import Loop
+from .._engine.events import Listener, add_listener, remove_listener
+from .._host import background
+from .._loop import Loop
 
 logger = logging.getLogger("anytasks.run")
 # A hook's error goes where a background host logs it: on the loops' own logger.

@@ -15,11 +15,16 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast, final
 
-from ._frozen import Frozen
-from ._outcome import IterationOutcome, LoopEnd, SkipReason, TimeoutAction
+from .._frozen import Frozen
+from .._outcome import IterationOutcome, LoopEnd, SkipReason, TimeoutAction
 
 if TYPE_CHECKING:
-    from ._loop import Loop
+    # The one import against the grain: the engine makes events about loops, and loops are
+    # what run the engine.
+    from .._loop import Loop
+
+    #: Any loop, as the engine and the events see it.
+    AnyLoop = Loop[Any, Any]
 
 logger = logging.getLogger("anytasks")
 
@@ -40,18 +45,7 @@ class LoopEvent(Frozen):
     """The loop (for a loop declared on a class: the instance's copy)."""
 
     def __init__(self, loop: Loop[Any, Any]) -> None:
-        object.__setattr__(self, "loop", loop)
-
-    def _set(self, **fields: object) -> None:
-        for name, value in fields.items():
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is frozen: cannot set {name!r}")
-
-    def _fields(self) -> tuple[Any, ...]:
-        # The constructor's arguments, in order (Frozen compares, hashes and pickles by them).
-        return tuple(getattr(self, name) for name in self.__match_args__)
+        self._set(loop=loop)
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -307,14 +301,14 @@ def remove_listener(listener: Listener) -> None:
     _update()
 
 
-def listeners_of(loop: Loop[Any, Any]) -> tuple[Listener, ...]:
-    """Who hears of ``loop`` now: its own listeners, then the global ones."""
-    return (*loop._listeners, *_global_listeners)  # pyright: ignore[reportPrivateUsage]
+def listeners_of(own: tuple[Listener, ...]) -> tuple[Listener, ...]:
+    """Who hears of a loop whose own listeners are ``own`` now: those, then the global ones."""
+    return (*own, *_global_listeners)
 
 
-def emit(event: LoopEvent) -> None:
-    """Deliver ``event`` to its loop's listeners, then to the global ones."""
-    deliver(event, listeners_of(event.loop))
+def emit(event: LoopEvent, own: tuple[Listener, ...]) -> None:
+    """Deliver ``event`` to its loop's own listeners ``own``, then to the global ones."""
+    deliver(event, listeners_of(own))
 
 
 def deliver(event: LoopEvent, listeners: tuple[Listener, ...]) -> None:

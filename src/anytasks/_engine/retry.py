@@ -7,8 +7,8 @@ import math
 from collections.abc import Callable
 from typing import Any, Protocol, cast, get_args
 
-from ._backoff import ExponentialBackoff
-from ._outcome import TimeoutAction
+from .._backoff import ExponentialBackoff
+from .._outcome import TimeoutAction
 
 _TIMEOUT_ACTIONS: tuple[str, ...] = get_args(TimeoutAction)
 

@@ -8,7 +8,7 @@ from typing import cast
 
 import anyio
 
-from ._backend import cancelled_exc_class
+from .backend import cancelled_exc_class
 
 if sys.version_info < (3, 11):
     import asyncio

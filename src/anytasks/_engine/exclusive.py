@@ -27,9 +27,9 @@ from collections.abc import Awaitable, Callable, Generator
 import anyio
 from anyio.abc import TaskStatus
 
-from ._lease_context import CurrentLease, current
-from ._schedules.missed import draw
-from .lease._common import Grant, Lease, LeaseUnavailable
+from .._lease_context import CurrentLease, current
+from .._schedules.missed import draw
+from ..lease._common import Grant, Lease, LeaseUnavailable
 
 logger = logging.getLogger("anytasks")
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._backend import current_asyncio_task, current_effective_deadline
+from .backend import current_asyncio_task, current_effective_deadline
 
 if TYPE_CHECKING:
     import asyncio

@@ -8,22 +8,22 @@ into a schedule value here, and nowhere else: ``seconds``/``minutes``/``hours`` 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, final
 
-from ._schedules.cron import cron
-from ._schedules.daily import daily, normalize_times
-from ._schedules.every import Every, every
-from ._schedules.protocol import Schedule
-from ._schedules.union import Checked, WallClock
+from .._frozen import Frozen
+from .._schedules.cron import cron
+from .._schedules.daily import daily, normalize_times
+from .._schedules.every import Every, every
+from .._schedules.protocol import Schedule
+from .._schedules.union import Checked, WallClock
 
 if TYPE_CHECKING:
-    from ._outcome import TimeoutAction
-    from ._retry import BackoffSpec
-    from ._schedules.missed import Overrun
-    from .lease import Lease
+    from .._outcome import TimeoutAction
+    from .._schedules.missed import Overrun
+    from ..lease import Lease
+    from .retry import BackoffSpec
 
 #: What a loop runs on: the monotonic grid of :class:`Every`, or a wall-clock :class:`Schedule`.
 AnySchedule = Every | Schedule
@@ -68,68 +68,133 @@ _COMMON_KEYS = frozenset(CommonKeywords.__annotations__)
 
 
 @final
-@dataclasses.dataclass(frozen=True, slots=True)
-class LoopOptions:
-    """Everything a loop was configured with, checked: built by :func:`parse_options`."""
+class LoopOptions(Frozen):
+    """Everything a loop was configured with, checked (built by :func:`parse_options`), and
+    what follows from it, derived once: the run, ``ticks()`` and ``preview()`` read the same
+    value, so they cannot disagree."""
+
+    __slots__ = (
+        "backoff",
+        "count",
+        "exclusive",
+        "grace",
+        "interval",
+        "jitter",
+        "max_retries",
+        "name",
+        "on_timeout",
+        "overrun",
+        "overrun_policy",
+        "plain",
+        "plans_missed",
+        "random",
+        "reconnect",
+        "schedule",
+        "timeout",
+        "wall_schedule",
+    )
+    __match_args__ = (
+        "schedule",
+        "count",
+        "reconnect",
+        "name",
+        "overrun",
+        "grace",
+        "jitter",
+        "random",
+        "timeout",
+        "on_timeout",
+        "backoff",
+        "max_retries",
+        "exclusive",
+    )
 
     schedule: AnySchedule
-    count: int | None = None
-    reconnect: bool = True
-    # None: named after the function, which the options do not know.
-    name: str | None = None
-    # None: the default of the kind of schedule (see `overrun_policy`).
-    overrun: Overrun | None = None
-    grace: float | None = None
-    jitter: float = 0.0
-    # Where jitter draws from; None: random.random (seeded under anytasks.testing).
-    random: Callable[[], float] | None = None
-    # The bound on each call of the body, and what passing it leads to.
-    timeout: float | None = None
-    on_timeout: TimeoutAction = "error"
-    # How retries wait (None: discord.py's backoff), and how many in a row before the error
-    # counts as unhandled (None: no limit).
-    backoff: BackoffSpec | None = None
-    max_retries: int | None = None
-    # The lease that makes each slot run on one replica only (see _exclusive).
-    exclusive: Lease | None = None
-    # Derived in __post_init__: the wall-clock schedule the loop follows, or None for an
-    # interval on the event loop's monotonic clock, and then that interval in seconds.
-    wall_schedule: Schedule | None = dataclasses.field(init=False, repr=False, compare=False)
-    interval: float | None = dataclasses.field(init=False, repr=False, compare=False)
+    count: int | None
+    reconnect: bool
+    #: None: named after the function, which the options do not know.
+    name: str | None
+    #: None: the default of the kind of schedule (see `overrun_policy`).
+    overrun: Overrun | None
+    grace: float | None
+    jitter: float
+    #: Where jitter draws from; None: random.random (seeded under anytasks.testing).
+    random: Callable[[], float] | None
+    #: The bound on each call of the body, and what passing it leads to.
+    timeout: float | None
+    on_timeout: TimeoutAction
+    #: How retries wait (None: discord.py's backoff), and how many in a row before the error
+    #: counts as unhandled (None: no limit).
+    backoff: BackoffSpec | None
+    max_retries: int | None
+    #: The lease that makes each slot run on one replica only (see .exclusive).
+    exclusive: Lease | None
 
-    def __post_init__(self) -> None:
-        schedule = self.schedule
+    # -- derived --
+    #: The wall-clock schedule the loop follows, or None for an interval on the event loop's
+    #: monotonic clock. An exclusive loop follows the wall clock, so that replicas agree on its
+    #: slots: an interval on the grid aligned to the Unix epoch (Every.next_after). A schedule
+    #: of the user's own is followed through a check of its answers.
+    wall_schedule: Schedule | None
+    #: The interval in seconds of a loop on the monotonic clock; None for a wall-clock one.
+    interval: float | None
+    #: ``overrun``, or its default: ``"burst"`` for intervals, ``"coalesce"`` otherwise.
+    overrun_policy: Overrun
+    #: Whether missed slots are planned (by ``overrun`` and ``grace``) rather than all run
+    #: back to back (``"burst"`` with no grace): read at every iteration that is behind.
+    plans_missed: bool
+    #: Neither a timeout nor a lease: an iteration is ``await body()`` (unless listened to).
+    plain: bool
+
+    def __init__(
+        self,
+        schedule: AnySchedule,
+        count: int | None = None,
+        reconnect: bool = True,
+        name: str | None = None,
+        overrun: Overrun | None = None,
+        grace: float | None = None,
+        jitter: float = 0.0,
+        random: Callable[[], float] | None = None,
+        timeout: float | None = None,
+        on_timeout: TimeoutAction = "error",
+        backoff: BackoffSpec | None = None,
+        max_retries: int | None = None,
+        exclusive: Lease | None = None,
+    ) -> None:
+        check_common(count, reconnect, name)
         wall: Schedule | None
         if isinstance(schedule, Every):
-            # An exclusive loop follows the wall clock, so that replicas agree on its slots:
-            # an interval on the grid aligned to the Unix epoch (Every.next_after).
-            wall = schedule if self.exclusive is not None else None
+            wall = schedule if exclusive is not None else None
         elif isinstance(schedule, WallClock):
             wall = schedule
         else:
             wall = Checked(schedule)
-        object.__setattr__(self, "wall_schedule", wall)
-        interval = schedule.interval if wall is None and isinstance(schedule, Every) else None
-        object.__setattr__(self, "interval", interval)
+        policy: Overrun = overrun or ("burst" if isinstance(schedule, Every) else "coalesce")
+        self._set(
+            schedule=schedule,
+            count=count,
+            reconnect=reconnect,
+            name=name,
+            overrun=overrun,
+            grace=grace,
+            jitter=jitter,
+            random=random,
+            timeout=timeout,
+            on_timeout=on_timeout,
+            backoff=backoff,
+            max_retries=max_retries,
+            exclusive=exclusive,
+            wall_schedule=wall,
+            interval=schedule.interval if wall is None and isinstance(schedule, Every) else None,
+            overrun_policy=policy,
+            plans_missed=policy != "burst" or grace is not None,
+            plain=timeout is None and exclusive is None,
+        )
 
-    @property
-    def overrun_policy(self) -> Overrun:
-        """``overrun``, or its default: ``"burst"`` for intervals, ``"coalesce"`` otherwise."""
-        if self.overrun is not None:
-            return self.overrun
-        return "burst" if isinstance(self.schedule, Every) else "coalesce"
-
-    @property
-    def plans_missed(self) -> bool:
-        """Whether slots missed while behind are planned (by ``overrun`` and ``grace``) rather
-        than all run back to back (``"burst"`` with no grace)."""
-        return self.overrun_policy != "burst" or self.grace is not None
-
-    def replace(self, **changes: Any) -> LoopOptions:
-        """A copy with ``changes``, each checked as :func:`parse_options` checks it."""
-        options = dataclasses.replace(self, **changes)
-        check_common(options.count, options.reconnect, options.name)
-        return options
+    def __repr__(self) -> str:
+        given = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)
+        return f"LoopOptions({given})"
 
 
 def parse_options(keywords: dict[str, Any], where: str = "@loop()") -> LoopOptions:
@@ -147,7 +212,7 @@ def parse_options(keywords: dict[str, Any], where: str = "@loop()") -> LoopOptio
     common = {key: value for key, value in keywords.items() if key in _COMMON_KEYS}
     forms = {key: value for key, value in keywords.items() if key in _SCHEDULE_KEYS}
     # Imported here: most loops set none of these, and `import anytasks` stays small.
-    from ._schedules.missed import check_grace, check_jitter, check_overrun
+    from .._schedules.missed import check_grace, check_jitter, check_overrun
 
     if common.get("overrun") is not None:
         common["overrun"] = check_overrun(common["overrun"])
@@ -161,16 +226,14 @@ def parse_options(keywords: dict[str, Any], where: str = "@loop()") -> LoopOptio
         _check_retry(common)
     if common.get("exclusive") is not None:
         common["exclusive"] = _check_exclusive(common["exclusive"])
-    options = LoopOptions(parse_schedule(forms), **common)
-    check_common(options.count, options.reconnect, options.name)
-    return options
+    return LoopOptions(parse_schedule(forms), **common)
 
 
 _RETRY_KEYS = frozenset({"timeout", "on_timeout", "backoff", "max_retries"})
 
 
 def _check_retry(common: dict[str, Any]) -> None:
-    from ._retry import check_backoff, check_max_retries, check_on_timeout, check_timeout
+    from .retry import check_backoff, check_max_retries, check_on_timeout, check_timeout
 
     if "timeout" in common:
         common["timeout"] = check_timeout(common["timeout"])
@@ -185,7 +248,7 @@ def _check_retry(common: dict[str, Any]) -> None:
 
 
 def _check_exclusive(lease: object) -> Lease:
-    from .lease import Lease
+    from ..lease import Lease
 
     if not isinstance(lease, Lease):
         raise TypeError(

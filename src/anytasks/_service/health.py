@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import final
 
-from ._events import IterationFinished, LoopEvent
+from .._engine.events import IterationFinished, LoopEvent
 
 logger = logging.getLogger("anytasks.run")
 

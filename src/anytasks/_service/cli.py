@@ -19,8 +19,8 @@ from typing import Any
 
 import anyio
 
-from . import __version__
-from ._events import Listener
+from .. import __version__
+from .._engine.events import Listener
 
 BACKENDS = ("asyncio", "asyncio+uvloop", "trio")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -160,15 +160,15 @@ def _backend(name: str) -> tuple[str, dict[str, Any]]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ._demo import run_demo
+    from .demo import run_demo
 
     return run_demo(args.backend, *_backend(args.backend))
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ._health import HealthFile
-    from ._service import Setup, serve
-    from ._target import TargetError, load_target
+    from .health import HealthFile
+    from .service import Setup, serve
+    from .target import TargetError, load_target
 
     backend, options = _backend(args.backend)
     # As `python -m` does, so that the console script finds the modules of the current
@@ -227,7 +227,7 @@ def _metrics_listeners(port: int) -> list[Listener]:
     a ``PrometheusMetrics`` in the default registry itself, which is served instead."""
     import prometheus_client
 
-    from .metrics.prometheus import PrometheusMetrics, registered_in
+    from ..metrics.prometheus import PrometheusMetrics, registered_in
 
     if registered_in(prometheus_client.REGISTRY):
         logger.info("--metrics-port %d serves the application's own PrometheusMetrics", port)
