@@ -33,8 +33,7 @@ from ._engine.cancellation import new_fallback_task
 from ._engine.events import Listener, check_listener
 from ._engine.hooks import Hooks, add_exception_types, check_coroutine_function, guess_method
 from ._engine.options import AnySchedule, LoopKeywords, LoopOptions, parse_options, parse_schedule
-from ._engine.record import LoopRecord
-from ._engine.run import Run
+from ._engine.run import LoopRecord, Run
 from ._engine.state import LoopState
 from ._frozen import replace
 from ._host import current_host_task_group
@@ -748,5 +747,7 @@ def loop_from_options(
     """A loop from options checked already (by loop(), or for an instance's copy), with
     ``hooks`` (an instance's copy shares its class's) or none."""
     made = cast("Loop[_P, _R]", object.__new__(Loop))
-    made._setup(coro, options, Hooks.none(guess_method(coro)) if hooks is None else hooks)  # pyright: ignore[reportPrivateUsage]
+    hooks = Hooks.none(guess_method(coro)) if hooks is None else hooks
+    # Loop's own set-up, for the constructor that parses no keywords (public face: none).
+    made._setup(coro, options, hooks)  # pyright: ignore[reportPrivateUsage]
     return made

@@ -13,7 +13,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast, final
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, final
 
 from .._frozen import Frozen
 from .._outcome import IterationOutcome, LoopEnd, SkipReason, TimeoutAction
@@ -212,6 +212,15 @@ class LoopEnded(LoopEvent):
 
 
 Listener = Callable[[LoopEvent], object]
+
+
+class ListenerSource(Protocol):
+    """Where a loop's own listeners are (its record), read whenever an event is made."""
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]: ...
+
+
 _ListenerT = TypeVar("_ListenerT", bound=Listener)
 
 _global_listeners: list[Listener] = []

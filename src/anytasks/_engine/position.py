@@ -23,9 +23,8 @@ from . import backend, events
 if TYPE_CHECKING:
     from .._outcome import SkipReason
     from .._schedules.protocol import Schedule
-    from .events import AnyLoop
+    from .events import AnyLoop, ListenerSource
     from .options import LoopOptions
-    from .record import LoopRecord
 
 #: How long a paused wait sleeps at a time: a virtual clock jumps to the next timer, so "for
 #: ever" would be a jump to the end of time.
@@ -71,7 +70,7 @@ class SchedulePosition:
         self,
         options: LoopOptions,
         reported_as: AnyLoop | None = None,
-        record: LoopRecord | None = None,
+        record: ListenerSource | None = None,
     ) -> None:
         # The settings followed: the loop's current ones (the run replaces them on a change).
         self.options = options

@@ -81,6 +81,8 @@ def new_backoff(spec: BackoffSpec | None, clock: Callable[[], float]) -> Support
     if spec is None:
         return ExponentialBackoff(clock=clock)
     if isinstance(spec, ExponentialBackoff):
+        # The one way to copy a backoff's configuration (its fields are its own, and its
+        # public face has no need to show them): ExponentialBackoff's helper for this.
         return spec._fresh(clock)  # pyright: ignore[reportPrivateUsage]
     backoff = spec()
     if not callable(getattr(backoff, "delay", None)):

@@ -1,4 +1,11 @@
-"""One run of a loop: from ``start()``/``run()`` until it has ended, restarts included.
+"""One run of a loop, from ``start()``/``run()`` until it has ended (restarts included), and the
+record it shares with its :class:`~anytasks.Loop`.
+
+A :class:`LoopRecord` is the one mutable object of a loop's lifetime: the Loop writes its
+settings, hooks and listeners there (each a value it replaces, never mutates), and the run
+reads them in place, so that a change applies to the run in progress at once; the run writes
+there what outlives it: whether it failed and how it ended. (It is here, beside the run, so
+that each knows the other's type without an import cycle.)
 
 A :class:`Run` owns what exists only while a loop runs: its state, its cancel scope, its task,
 the iteration count, the failure that ends it, and its :class:`~.position.SchedulePosition`, which
@@ -27,6 +34,7 @@ import math
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -47,8 +55,8 @@ if TYPE_CHECKING:
     from .._outcome import IterationOutcome
     from .events import AnyLoop, Listener
     from .exclusive import Exclusive
+    from .hooks import Hooks
     from .options import LoopOptions
-    from .record import LoopRecord
     from .retry import SupportsDelay
 
 logger = logging.getLogger("anytasks")
@@ -70,6 +78,40 @@ def _reraise(exc: BaseException) -> NoReturn:
         raise exc
     finally:
         exc.__context__ = context
+
+
+class LoopRecord:
+    """The state of one :class:`~anytasks.Loop`, shared with its runs."""
+
+    __slots__ = ("failed", "hooks", "last_end", "listeners", "listeners_counted", "options", "run")
+
+    def __init__(self, options: LoopOptions, hooks: Hooks) -> None:
+        # What the loop was configured with, and its hooks: frozen values, replaced on change.
+        self.options = options
+        self.hooks = hooks
+        # The loop's own listeners, before the global ones.
+        self.listeners: tuple[Listener, ...] = ()
+        # While the loop has listeners: what takes it off the count of loops with listeners
+        # (run at the latest when the loop is garbage collected).
+        self.listeners_counted: weakref.finalize[[int], object] | None = None
+        # The run in progress, or None.
+        self.run: Run | None = None
+        # Whether the last run ended with an unhandled exception (reset by the next start).
+        self.failed = False
+        # How the latest run ended, once one has.
+        self.last_end: LoopEnd | None = None
+
+    def set_listeners(self, listeners: tuple[Listener, ...], owner: object) -> None:
+        """Replace the loop's own listeners; ``owner`` is the loop, whose collection takes it
+        off the count of loops with listeners (``events.listening``)."""
+        self.listeners = listeners
+        counted = self.listeners_counted
+        if listeners and counted is None:
+            events.count_loop_listeners(1)
+            self.listeners_counted = weakref.finalize(owner, events.count_loop_listeners, -1)
+        elif not listeners and counted is not None:
+            counted()
+            self.listeners_counted = None
 
 
 class Run:

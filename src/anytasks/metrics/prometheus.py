@@ -197,7 +197,7 @@ class PrometheusMetrics:
             self._ends,
             self._last_success,
         )
-        self.registry.register(_Collector(self))
+        self.registry.register(_Collector(self._metrics, self._loops))
         _registries.add(self.registry)
 
     def __call__(self, event: LoopEvent) -> None:
@@ -234,9 +234,9 @@ _registries: weakref.WeakSet[CollectorRegistry] = weakref.WeakSet()
 class _Collector:
     """The metrics of one :class:`PrometheusMetrics`, and the gauges read from its loops."""
 
-    def __init__(self, owner: PrometheusMetrics) -> None:
-        self._metrics = owner._metrics  # pyright: ignore[reportPrivateUsage]
-        self._loops = owner._loops  # pyright: ignore[reportPrivateUsage]
+    def __init__(self, metrics: tuple[Counter | Gauge | Histogram, ...], loops: SeenLoops) -> None:
+        self._metrics = metrics
+        self._loops = loops
 
     def describe(self) -> Iterable[Metric]:
         for metric in self._metrics:
