@@ -77,10 +77,10 @@ def test_reset_time_scales_with_base() -> None:
 @pytest.mark.parametrize(
     ("base", "error", "message"),
     [
-        (0, ValueError, "`base` must be positive, got 0"),
-        (-2, ValueError, "`base` must be positive, got -2"),
-        (1.5, TypeError, "`base` must be an integer, not 'float'"),
-        (True, TypeError, "`base` must be an integer, not 'bool'"),
+        (0, ValueError, "`base` must be a positive int, got 0"),
+        (-2, ValueError, "`base` must be a positive int, got -2"),
+        (1.5, TypeError, "`base` must be an int, not 'float'"),
+        (True, TypeError, "`base` must be an int, not 'bool'"),
     ],
 )
 def test_bad_base(base: object, error: type[Exception], message: str) -> None:

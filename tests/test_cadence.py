@@ -201,7 +201,7 @@ async def test_preview_of_a_loop_that_is_not_running() -> None:
     assert twice.preview(3) == [utc(2026, 1, 5, 21), utc(2026, 1, 6, 9), utc(2026, 1, 6, 21)]
     assert all(t.tzinfo is datetime.timezone.utc for t in standup.preview(2))
     assert standup.preview(0) == []
-    with pytest.raises(ValueError, match="`n` must be non-negative, got -1"):
+    with pytest.raises(ValueError, match="`n` must be a non-negative int, got -1"):
         standup.preview(-1)
     with pytest.raises(TypeError, match="`n` must be an int, not 'float'"):
         standup.preview(2.0)  # type: ignore[arg-type]

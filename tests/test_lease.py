@@ -47,13 +47,13 @@ def test_every_store_is_a_lease() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"key": 3, "ttl": 1}, TypeError, "`key` must be a str, not 3"),
+        ({"key": 3, "ttl": 1}, TypeError, "`key` must be a str, not 'int'"),
         ({"key": "", "ttl": 1}, ValueError, "`key` must not be empty"),
-        ({"key": "k", "ttl": "1"}, TypeError, "`ttl` must be a number of seconds, not '1'"),
+        ({"key": "k", "ttl": "1"}, TypeError, "`ttl` must be a number, not 'str'"),
         ({"key": "k", "ttl": True}, TypeError, "`ttl` must be a number"),
-        ({"key": "k", "ttl": 0}, ValueError, "`ttl` must be positive and finite, got 0"),
-        ({"key": "k", "ttl": math.inf}, ValueError, "`ttl` must be positive and finite"),
-        ({"key": "k", "ttl": math.nan}, ValueError, "`ttl` must be positive and finite"),
+        ({"key": "k", "ttl": 0}, ValueError, "`ttl` must be a positive finite number, got 0"),
+        ({"key": "k", "ttl": math.inf}, ValueError, "`ttl` must be a positive finite number"),
+        ({"key": "k", "ttl": math.nan}, ValueError, "`ttl` must be a positive finite number"),
     ],
 )
 def test_construction_is_validated(

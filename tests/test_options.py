@@ -69,7 +69,7 @@ def test_bad_forms_are_type_errors_at_the_decorator(
     ("keywords", "message"),
     [
         ({"overrun": "later"}, "`overrun` must be"),
-        ({"grace": -1}, "`grace` must be a non-negative finite number, got -1"),
+        ({"grace": -1}, "`grace` must be a non-negative finite number or None, got -1"),
         ({"jitter": float("nan")}, "`jitter` must be a non-negative finite number"),
         ({"cron": "61 * * * *"}, "`cron` expression '61 * * * *' is invalid"),
     ],
@@ -99,7 +99,7 @@ def test_options_are_one_frozen_value_shared_by_instance_copies() -> None:
     first.tick.count = 4
     assert first.tick.count == 4
     assert second.tick.count == 3
-    with pytest.raises(ValueError, match="`count` must be positive or None, got 0"):
+    with pytest.raises(ValueError, match="`count` must be a positive int or None, got 0"):
         first.tick.count = 0
     assert first.tick.count == 4
 

@@ -94,15 +94,21 @@ def test_validate_interval_type_error(kwargs: dict[str, object], message: str) -
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"seconds": math.nan}, "`seconds` must be finite, got nan"),
-        ({"minutes": math.inf}, "`minutes` must be finite, got inf"),
-        ({"hours": -math.inf}, "`hours` must be finite, got -inf"),
-        ({"seconds": -5}, "the total interval must be non-negative, got -5.0 seconds"),
+        ({"seconds": math.nan}, "`seconds` must be a finite number, got nan"),
+        ({"minutes": math.inf}, "`minutes` must be a finite number, got inf"),
+        ({"hours": -math.inf}, "`hours` must be a finite number, got -inf"),
+        (
+            {"seconds": -5},
+            "the total interval must be a non-negative finite number of seconds, got -5.0",
+        ),
         (
             {"seconds": 30, "minutes": -1},
-            "the total interval must be non-negative, got -30.0 seconds",
+            "the total interval must be a non-negative finite number of seconds, got -30.0",
         ),
-        ({"hours": 1e306}, "the total interval must be finite, got inf seconds"),
+        (
+            {"hours": 1e306},
+            "the total interval must be a non-negative finite number of seconds, got inf",
+        ),
     ],
 )
 def test_validate_interval_value_error(kwargs: dict[str, float], message: str) -> None:

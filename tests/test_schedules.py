@@ -140,7 +140,9 @@ def test_every_repr(interval: Every, text: str) -> None:
 def test_every_validates_at_construction() -> None:
     with pytest.raises(TypeError, match=re.escape("`seconds` must be a number, not 'str'")):
         every(seconds="5")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="the total interval must be non-negative"):
+    with pytest.raises(
+        ValueError, match="the total interval must be a non-negative finite number of seconds"
+    ):
         every(seconds=-1)
 
 

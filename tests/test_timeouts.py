@@ -293,9 +293,11 @@ def test_exponential_backoff_cap() -> None:
     assert max(backoff.delay() for _ in range(200)) <= 5
     integral = ExponentialBackoff(1, integral=True, cap=0.5, rng=random.Random(1))
     assert {integral.delay() for _ in range(20)} == {0}
-    with pytest.raises(ValueError, match=r"`cap` must be positive, got 0"):
+    with pytest.raises(ValueError, match=r"`cap` must be a positive finite number or None, got 0"):
         ExponentialBackoff(cap=0)
-    with pytest.raises(ValueError, match=r"`cap` must be positive, got nan"):
+    with pytest.raises(
+        ValueError, match=r"`cap` must be a positive finite number or None, got nan"
+    ):
         ExponentialBackoff(cap=math.nan)
     with pytest.raises(TypeError, match=r"`cap` must be a number or None, not 'str'"):
         ExponentialBackoff(cap="1")  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]
@@ -386,10 +388,26 @@ async def test_delays_that_are_ints_or_zero_are_waited_for(delay: float) -> None
 @pytest.mark.parametrize(
     ("options", "error", "message"),
     [
-        ({"timeout": 0}, ValueError, r"`timeout` must be positive and finite, got 0$"),
-        ({"timeout": -1.5}, ValueError, r"`timeout` must be positive and finite, got -1.5$"),
-        ({"timeout": math.inf}, ValueError, r"`timeout` must be positive and finite, got inf$"),
-        ({"timeout": math.nan}, ValueError, r"`timeout` must be positive and finite, got nan$"),
+        (
+            {"timeout": 0},
+            ValueError,
+            r"`timeout` must be a positive finite number or None, got 0$",
+        ),
+        (
+            {"timeout": -1.5},
+            ValueError,
+            r"`timeout` must be a positive finite number or None, got -1.5$",
+        ),
+        (
+            {"timeout": math.inf},
+            ValueError,
+            r"`timeout` must be a positive finite number or None, got inf$",
+        ),
+        (
+            {"timeout": math.nan},
+            ValueError,
+            r"`timeout` must be a positive finite number or None, got nan$",
+        ),
         ({"timeout": "5"}, TypeError, r"`timeout` must be a number or None, not 'str'$"),
         ({"timeout": True}, TypeError, r"`timeout` must be a number or None, not 'bool'$"),
         (
@@ -404,7 +422,11 @@ async def test_delays_that_are_ints_or_zero_are_waited_for(delay: float) -> None
             r"`backoff` must be an ExponentialBackoff or a function returning a backoff, "
             r"not 'int'$",
         ),
-        ({"max_retries": -1}, ValueError, r"`max_retries` must be non-negative or None, got -1$"),
+        (
+            {"max_retries": -1},
+            ValueError,
+            r"`max_retries` must be a non-negative int or None, got -1$",
+        ),
         ({"max_retries": 1.0}, TypeError, r"`max_retries` must be an int or None, not 'float'$"),
         ({"max_retries": False}, TypeError, r"`max_retries` must be an int or None, not 'bool'$"),
     ],

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Generic, Literal, TypeVar, final, overload
 
+from ._checks import check_count, check_optional_seconds
+
 # Literal[True] for a backoff whose delays are ints, Literal[False] for floats, bool when
 # unknown. Covariant, so that either can be passed where an ExponentialBackoff[bool] is taken.
 _IntegralT = TypeVar("_IntegralT", bound=bool, covariant=True)
@@ -104,17 +106,8 @@ class ExponentialBackoff(Generic[_IntegralT]):
         clock: Callable[[], float] = time.monotonic,
         cap: float | None = None,
     ) -> None:
-        if isinstance(base, bool) or not isinstance(base, int):
-            raise TypeError(f"`base` must be an integer, not {type(base).__name__!r}")
-        if base <= 0:
-            raise ValueError(f"`base` must be positive, got {base!r}")
-        if cap is not None:
-            if isinstance(cap, bool) or not isinstance(cap, (int, float)):
-                raise TypeError(f"`cap` must be a number or None, not {type(cap).__name__!r}")
-            if not cap > 0:  # NaN too
-                raise ValueError(f"`cap` must be positive, got {cap!r}")
-        self._cap = cap
-        self._base = base
+        self._base = check_count("base", base, positive=True)
+        self._cap = check_optional_seconds("cap", cap, positive=True)
         self._integral = integral
         self._rng = rng if rng is not None else random.Random()
         self._clock = clock

@@ -28,6 +28,7 @@ from typing import (
 import anyio
 from anyio.abc import TaskStatus
 
+from ._checks import check_count
 from ._engine.backend import running_asyncio_loop, wall_now
 from ._engine.cancellation import new_fallback_task
 from ._engine.events import Listener, check_listener
@@ -378,10 +379,7 @@ class Loop(Generic[_P, _R]):
 
         .. versionadded:: 0.2
         """
-        if isinstance(n, bool) or not isinstance(n, int):
-            raise TypeError(f"`n` must be an int, not {type(n).__name__!r}")
-        if n < 0:
-            raise ValueError(f"`n` must be non-negative, got {n!r}")
+        check_count("n", n)
         run = self._record.run
         next_due = next_slot = None
         if run is not None:

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import anyio
 
+from ._checks import check_seconds
 from ._engine import backend as _backend
 
 if sys.version_info >= (3, 11):
@@ -350,7 +351,7 @@ def suspend(seconds: float) -> None:
 
     .. versionadded:: 0.2
     """
-    _virtual_hook("_anytasks_suspend", "suspend")(_check_seconds(seconds))
+    _virtual_hook("_anytasks_suspend", "suspend")(check_seconds("seconds", seconds))
 
 
 def jump(seconds: float) -> None:
@@ -375,15 +376,7 @@ def jump(seconds: float) -> None:
 
     .. versionadded:: 0.2
     """
-    _virtual_hook("_anytasks_jump", "jump")(_check_seconds(seconds))
-
-
-def _check_seconds(seconds: object) -> float:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"`seconds` must be a number, not {type(seconds).__name__!r}")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"`seconds` must be a non-negative finite number, got {seconds!r}")
-    return float(seconds)
+    _virtual_hook("_anytasks_jump", "jump")(check_seconds("seconds", seconds))
 
 
 def _virtual_hook(name: str, caller: str) -> Callable[[float], None]:

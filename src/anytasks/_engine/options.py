@@ -12,6 +12,7 @@ import datetime
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, final
 
+from .._checks import check_optional_count
 from .._frozen import Frozen
 from .._schedules.cron import cron
 from .._schedules.daily import daily, normalize_times
@@ -301,11 +302,7 @@ def check_schedule(schedule: object) -> AnySchedule:
 
 
 def check_common(count: object, reconnect: object, name: object) -> None:
-    if count is not None:
-        if isinstance(count, bool) or not isinstance(count, int):
-            raise TypeError(f"`count` must be an int or None, not {type(count).__name__!r}")
-        if count <= 0:
-            raise ValueError(f"`count` must be positive or None, got {count!r}")
+    check_optional_count("count", count, positive=True)
     if not isinstance(reconnect, bool):
         raise TypeError(f"`reconnect` must be a bool, not {type(reconnect).__name__!r}")
     if name is not None and not isinstance(name, str):

@@ -120,6 +120,12 @@ class SchedulePosition:
         self._bind_random()
         return now
 
+    def bound(self) -> backend.Primitives:
+        """The primitives bound by start()."""
+        primitives = self.primitives
+        assert primitives is not None
+        return primitives
+
     def _bind_random(self) -> None:
         options = self.options
         if options.random is not None:

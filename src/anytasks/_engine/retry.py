@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, cast, get_args
 
 from .._backoff import ExponentialBackoff
+from .._checks import check_optional_count, check_optional_seconds
 from .._outcome import TimeoutAction
 
 _TIMEOUT_ACTIONS: tuple[str, ...] = get_args(TimeoutAction)
@@ -26,13 +27,7 @@ BackoffSpec = Callable[[], SupportsDelay] | ExponentialBackoff[Any]
 
 
 def check_timeout(value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`timeout` must be a number or None, not {type(value).__name__!r}")
-    if not 0 < value < math.inf:  # NaN too
-        raise ValueError(f"`timeout` must be positive and finite, got {value!r}")
-    return float(value)
+    return check_optional_seconds("timeout", value, positive=True)
 
 
 def check_on_timeout(value: object) -> TimeoutAction:
@@ -51,13 +46,7 @@ def check_backoff(value: object) -> BackoffSpec | None:
 
 
 def check_max_retries(value: object) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`max_retries` must be an int or None, not {type(value).__name__!r}")
-    if value < 0:
-        raise ValueError(f"`max_retries` must be non-negative or None, got {value!r}")
-    return value
+    return check_optional_count("max_retries", value)
 
 
 def check_delay(delay: object, backoff: SupportsDelay, failed: Exception) -> float:

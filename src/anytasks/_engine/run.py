@@ -10,7 +10,7 @@ that each knows the other's type without an import cycle.)
 A :class:`Run` owns what exists only while a loop runs: its state, its cancel scope, its task,
 the iteration count, the failure that ends it, and its :class:`~.position.SchedulePosition`, which
 does the waits. It reads the loop's settings and hooks in place, from the
-:class:`~.record.LoopRecord` that it shares with its :class:`~anytasks.Loop`, and writes there
+:class:`LoopRecord` that it shares with its :class:`~anytasks.Loop`, and writes there
 what outlives it (whether it failed, how it ended).
 
 Its parts, in the order a run goes through them:
@@ -267,7 +267,6 @@ class Run:
         asked for meanwhile (the error hook's way of recovering).
         """
         self.own_task = backend.current_task_object()
-        record = self.record
         # Whether a run has got through before_loop: task_group.start() returns then, even if
         # a restart cut short the first runs' before_loop.
         started = False
@@ -284,11 +283,11 @@ class Run:
                                 # A loop cancelled before its task got to run ends here,
                                 # before before_loop, and not after its body has begun.
                                 await anyio.lowlevel.checkpoint_if_cancelled()
-                                await self._call_hook(record.hooks.before_loop)
+                                await self._call_hook(self.record.hooks.before_loop)
                                 if not started:
                                     task_status.started()
                                     started = True
-                                if record.options.exclusive is None:
+                                if self.record.options.exclusive is None:
                                     await self._iterate(args, kwargs)
                                 else:
                                     await self._iterate_exclusively(args, kwargs)
@@ -300,7 +299,7 @@ class Run:
                                 self.enter(_S.CANCELLING)
                                 raise
                         except Exception as exc:
-                            record.failed = True
+                            self.record.failed = True
                             self.failure = exc
                             self.enter(_S.FAILING)
                             await self._report_failure(exc)
@@ -309,7 +308,7 @@ class Run:
                                 # No cancellation, KeyboardInterrupt or SystemExit: the run
                                 # fails with it (without the error hook, whose parameter is an
                                 # Exception), and it goes on up.
-                                record.failed = True
+                                self.record.failed = True
                                 self.failure = exc
                             raise
                         finally:
@@ -330,7 +329,7 @@ class Run:
                 self.enter(_S.STARTING)
                 # A new run starts unpaused and not stopping.
                 self.position.paused = self.position.stopping = False
-                record.failed = False
+                self.record.failed = False
             if not started:
                 # Stopped or cancelled during before_loop: task_group.start() must
                 # still return rather than complain that the loop never started.
@@ -418,10 +417,9 @@ class Run:
         # The innermost scope around the waits: the run's own, but for a lease's keeper.
         position.wait_scope = self.scope if self.exclusive is None else None
         scheduled = position.start()
-        primitives = position.primitives
-        assert primitives is not None
-        current_time, checkpoint = primitives.current_time, primitives.checkpoint
-        sleep_until = primitives.sleep_until
+        # Unpacked, not kept: every local of this frame is memory for as long as the loop
+        # runs (tracemalloc, W2).
+        current_time, checkpoint, sleep_until = position.bound()
         options = record.options
         interval = options.interval
         if interval is None or position.paused:
@@ -433,18 +431,17 @@ class Run:
             scheduled = waited
             options = record.options
             interval = options.interval
-        body = self.body
         # Bound once: the iterations do not thread the arguments through again.
         call: Body
         if kwargs or len(args) > 1:
-            call = functools.partial(body, *args, **kwargs)
+            call = functools.partial(self.body, *args, **kwargs)
         elif args:
             # One argument (``start_soon(loop.run, item)``): a bound method calls
             # ``body(item)`` as fast and is 48 bytes, against 192 for a partial with its
             # tuple and dict, kept by every loop for as long as it runs.
-            call = types.MethodType(body, args[0])
+            call = types.MethodType(self.body, args[0])
         else:
-            call = body
+            call = self.body
         self.backoff = None
         while True:
             if self.state is not RUNNING:

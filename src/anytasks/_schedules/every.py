@@ -32,14 +32,14 @@ def validate_interval(seconds: float, minutes: float, hours: float) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"`{name}` must be a number, not {type(value).__name__!r}")
         if not math.isfinite(value):
-            raise ValueError(f"`{name}` must be finite, got {value!r}")
-
+            raise ValueError(f"`{name}` must be a finite number, got {value!r}")
+    # Finite components can still overflow once scaled (hours=1e306); one may be negative if
+    # the others make up for it, as in discord.py: the total is what must be in range.
     total = float(seconds + 60 * minutes + 3600 * hours)
-    # Finite components can still overflow once scaled (hours=1e306).
-    if not math.isfinite(total):
-        raise ValueError(f"the total interval must be finite, got {total!r} seconds")
-    if total < 0:
-        raise ValueError(f"the total interval must be non-negative, got {total!r} seconds")
+    if not math.isfinite(total) or total < 0:
+        raise ValueError(
+            f"the total interval must be a non-negative finite number of seconds, got {total!r}"
+        )
     return total
 
 

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Literal, final, overload
 
+from .._checks import check_optional_seconds, check_seconds
 from .._frozen import Frozen
 from .protocol import Schedule
 
@@ -39,22 +40,13 @@ def check_overrun(value: object) -> Overrun:
     raise ValueError(f"`overrun` must be 'burst', 'skip' or 'coalesce', got {value!r}")
 
 
-def _check_seconds(name: str, value: object) -> float:
-    # bool is an int subclass, but `grace=True` is a mistake, not one second.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`{name}` must be a number, not {type(value).__name__!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"`{name}` must be a non-negative finite number, got {value!r}")
-    return float(value)
-
-
 def check_grace(value: object) -> float | None:
     """Return ``grace`` as a float, or ``None`` (no limit on lateness).
 
     :raises TypeError: if it is neither ``None`` nor an ``int`` or ``float``
     :raises ValueError: if it is negative, NaN or infinite
     """
-    return None if value is None else _check_seconds("grace", value)
+    return check_optional_seconds("grace", value)
 
 
 def check_jitter(value: object) -> float:
@@ -63,7 +55,7 @@ def check_jitter(value: object) -> float:
     :raises TypeError: if it is not an ``int`` or ``float``
     :raises ValueError: if it is negative, NaN or infinite
     """
-    return _check_seconds("jitter", value)
+    return check_seconds("jitter", value)
 
 
 @final
@@ -408,23 +400,3 @@ def draw(random: Callable[[], float]) -> float:
     ):
         raise ValueError(f"`random` must return a float in [0, 1), but it returned {fraction!r}")
     return fraction
-
-
-def stable_offset(key: str, jitter: float) -> float:
-    """Return a fixed offset in ``[0, jitter)`` derived from ``key``.
-
-    The same key gives the same offset in every process and across restarts (a hash of the key's
-    UTF-8 bytes, not Python's salted `hash`), and different keys spread evenly over
-    ``[0, jitter)``. To spread replicas of one loop, key it by the loop's name and the host, e.g.
-    ``f"{name}@{socket.gethostname()}"``: each replica keeps its place across restarts. Adding
-    the pid would spread processes on one host but move them on every restart.
-
-    Example::
-
-        offset = stable_offset(f"cleanup@{socket.gethostname()}", 60.0)
-    """
-    # hashlib loads OpenSSL (about 3 ms): only loops that ask for an offset pay for it.
-    import hashlib
-
-    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-    return jitter * (int.from_bytes(digest, "big") / 2**64)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime
-import math
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from .._checks import check_seconds
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -112,23 +113,19 @@ class Lease(Protocol):
 
 def check_key(key: object) -> str:
     if not isinstance(key, str):
-        raise TypeError(f"`key` must be a str, not {key!r}")
+        raise TypeError(f"`key` must be a str, not {type(key).__name__!r}")
     if not key:
         raise ValueError("`key` must not be empty")
     return key
 
 
 def check_ttl(ttl: object) -> float:
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
-        raise TypeError(f"`ttl` must be a number of seconds, not {ttl!r}")
-    if not math.isfinite(ttl) or ttl <= 0:
-        raise ValueError(f"`ttl` must be positive and finite, got {ttl!r}")
-    return float(ttl)
+    return check_seconds("ttl", ttl, positive=True)
 
 
 def check_holder(holder: object) -> str:
     if not isinstance(holder, str):
-        raise TypeError(f"`holder` must be a str, not {holder!r}")
+        raise TypeError(f"`holder` must be a str, not {type(holder).__name__!r}")
     if not holder:
         raise ValueError("`holder` must not be empty")
     return holder
@@ -136,7 +133,7 @@ def check_holder(holder: object) -> str:
 
 def check_grant(lease: Lease, grant: object) -> Grant:
     if not isinstance(grant, Grant):
-        raise TypeError(f"`grant` must be a Grant, not {grant!r}")
+        raise TypeError(f"`grant` must be a Grant, not {type(grant).__name__!r}")
     if grant.key != lease.key:
         raise ValueError(f"`grant` is for key {grant.key!r}, not {lease.key!r}")
     return grant
@@ -144,7 +141,7 @@ def check_grant(lease: Lease, grant: object) -> Grant:
 
 def check_slot(slot: object) -> datetime.datetime:
     if not isinstance(slot, datetime.datetime):
-        raise TypeError(f"`slot` must be a datetime, not {slot!r}")
+        raise TypeError(f"`slot` must be a datetime, not {type(slot).__name__!r}")
     if slot.utcoffset() is None:
         raise ValueError(f"`slot` must be an aware datetime, got {slot!r}")
     return slot.astimezone(datetime.timezone.utc)

@@ -118,7 +118,7 @@ class PostgresLease(KeyedLease):
     def __init__(self, dsn: str, *, key: str, ttl: float, table: str = "anytasks_lease") -> None:
         for name, value in [("dsn", dsn), ("table", table)]:
             if not isinstance(value, str):
-                raise TypeError(f"`{name}` must be a str, not {value!r}")
+                raise TypeError(f"`{name}` must be a str, not {type(value).__name__!r}")
             if not value:
                 raise ValueError(f"`{name}` must not be empty")
         self._dsn = dsn

@@ -140,7 +140,7 @@ class RedisLease(KeyedLease):
 
     def __init__(self, url: str, *, key: str, ttl: float) -> None:
         if not isinstance(url, str):
-            raise TypeError(f"`url` must be a str, not {url!r}")
+            raise TypeError(f"`url` must be a str, not {type(url).__name__!r}")
         if not url:
             raise ValueError("`url` must not be empty")
         self._url = url
