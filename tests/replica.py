@@ -5,7 +5,8 @@ the lease's token in the same transaction, and logs every attempt, accepted or n
 
     python tests/replica.py BACKEND STORE LEASE_URL DSN KEY TTL SLOT CONTROL_DIR
 
-BACKEND is ``asyncio``, ``asyncio+uvloop`` or ``trio``; STORE ``redis`` or ``postgres``.
+BACKEND is ``asyncio``, ``asyncio+uvloop`` or ``trio``; STORE ``redis``, ``postgres`` or
+``sqlite`` (LEASE_URL is then the database file's path).
 The tables (made by the test): ``fence_<KEY>`` (one row: the highest token that wrote),
 ``runs_<KEY>`` (the work: one row per slot run, written only past the fence) and
 ``attempts_<KEY>`` (every write tried, with ``accepted``).
@@ -34,7 +35,7 @@ import anyio.to_thread
 import psycopg
 
 import anytasks
-from anytasks.lease import PostgresLease, RedisLease
+from anytasks.lease import PostgresLease, RedisLease, SQLiteLease
 
 
 def main() -> None:
@@ -50,6 +51,8 @@ def main() -> None:
     lease: Any
     if store == "redis":
         lease = RedisLease(lease_url, key=key, ttl=float(ttl))
+    elif store == "sqlite":
+        lease = SQLiteLease(lease_url, key=key, ttl=float(ttl))
     else:
         lease = PostgresLease(lease_url, key=key, ttl=float(ttl))
     writer = Writer(dsn, key, backend, Path(control))

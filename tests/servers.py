@@ -1,5 +1,6 @@
 """Real Redis and PostgreSQL servers for the lease tests: started once per session, stopped
-at its end (also when tests fail), on random loopback ports, with data in a temporary folder.
+at its end (also when tests fail), on random loopback ports, with data in a temporary folder;
+and, as the third store, an SQLite file in the test's own temporary folder.
 
 The binaries come from Debian's ``redis-server`` and ``postgresql`` packages. When they are
 missing the tests that need them are skipped, unless ``ANYTASKS_REQUIRE_SERVERS=1`` (as
@@ -215,11 +216,36 @@ def real_time_backend(request: pytest.FixtureRequest) -> Any:
     return request.param
 
 
+@dataclass
+class SQLiteFile:
+    """The SQLiteLease store: a database file that no one has opened yet."""
+
+    path: Path
+
+
+#: Every lease store that processes can share.
+Store = RedisServer | PostgresServer | SQLiteFile
+
+
+@pytest.fixture
+def sqlite_file(tmp_path: Path) -> SQLiteFile:
+    return SQLiteFile(tmp_path / "anytasks-lease.db")
+
+
+@pytest.fixture(params=["redis", "postgres", "sqlite"])
+def server(request: pytest.FixtureRequest) -> Store:
+    """Each store in turn (a test that takes it runs against all three)."""
+    fixture = {"redis": "redis_server", "postgres": "postgres_server"}.get(
+        request.param, "sqlite_file"
+    )
+    result: Store = request.getfixturevalue(fixture)
+    return result
+
+
 @pytest.fixture(params=["redis", "postgres"])
-def server(request: pytest.FixtureRequest) -> RedisServer | PostgresServer:
-    """Each server in turn (a test that takes it runs against both)."""
-    fixture = "redis_server" if request.param == "redis" else "postgres_server"
-    result: RedisServer | PostgresServer = request.getfixturevalue(fixture)
+def remote_server(request: pytest.FixtureRequest) -> RedisServer | PostgresServer:
+    """Each server in turn: the stores with connections to kill and a server to restart."""
+    result: RedisServer | PostgresServer = request.getfixturevalue(f"{request.param}_server")
     return result
 
 

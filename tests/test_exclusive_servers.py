@@ -1,4 +1,5 @@
-"""Exclusive loops (``exclusive=``) on RedisLease and PostgresLease, against real servers.
+"""Exclusive loops (``exclusive=``) on RedisLease and PostgresLease, against real servers, and
+on SQLiteLease.
 
 The properties of test_exclusive.py, in one process but on real time (the servers' clocks
 decide expiry): several loops with one key stand for replicas. Each slot runs on exactly one,
@@ -22,9 +23,9 @@ import psycopg
 import pytest
 
 import anytasks
-from anytasks.lease import PostgresLease, RedisLease
+from anytasks.lease import PostgresLease, RedisLease, SQLiteLease
 from leases import Partitioned
-from servers import PostgresServer, RedisServer
+from servers import PostgresServer, RedisServer, SQLiteFile, Store
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -34,7 +35,7 @@ SLOT = 0.2
 STEP = datetime.timedelta(seconds=SLOT)
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
-AnyLease = RedisLease | PostgresLease
+AnyLease = RedisLease | PostgresLease | SQLiteLease
 Run = tuple[str, datetime.datetime, int]
 
 
@@ -44,13 +45,15 @@ def anyio_backend(real_time_backend: Any) -> Any:
 
 
 @pytest.fixture
-def make(server: RedisServer | PostgresServer) -> Callable[[], AnyLease]:
-    """Makes lease objects that share one fresh key on the test's server."""
+def make(server: Store) -> Callable[[], AnyLease]:
+    """Makes lease objects that share one fresh key on the test's store."""
     key = f"exclusive-{uuid.uuid4()}"
 
     def factory() -> AnyLease:
         if isinstance(server, RedisServer):
             return RedisLease(server.url, key=key, ttl=TTL)
+        if isinstance(server, SQLiteFile):
+            return SQLiteLease(server.path, key=key, ttl=TTL)
         return PostgresLease(server.dsn, key=key, ttl=TTL)
 
     return factory

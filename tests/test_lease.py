@@ -1,4 +1,5 @@
-"""anytasks.lease without servers: MemoryLease on virtual time, validation, lazy imports."""
+"""anytasks.lease without servers: MemoryLease on virtual time, validation, lazy imports, the
+package's exports."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import uuid
 import anyio
 import pytest
 
+import anytasks.lease as lease_package
 from anytasks.lease import (
     SAFETY_MARGIN,
     Grant,
@@ -18,6 +20,7 @@ from anytasks.lease import (
     MemoryLease,
     PostgresLease,
     RedisLease,
+    SQLiteLease,
 )
 
 pytestmark = pytest.mark.anyio
@@ -37,6 +40,7 @@ def test_every_store_is_a_lease() -> None:
         MemoryLease("k", ttl=1),
         RedisLease("redis://localhost", key="k", ttl=1),
         PostgresLease("postgresql://localhost/db", key="k", ttl=1),
+        SQLiteLease("/var/lib/app/leases.db", key="k", ttl=1),
     ]
     for store in stores:
         assert isinstance(store, Lease)
@@ -65,6 +69,8 @@ def test_construction_is_validated(
         RedisLease("redis://localhost", **kwargs)  # type: ignore[arg-type]
     with pytest.raises(error, match=message):
         PostgresLease("postgresql://localhost/db", **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(error, match=message):
+        SQLiteLease("/var/lib/app/leases.db", **kwargs)  # type: ignore[arg-type]
 
 
 def test_urls_and_table_are_validated() -> None:
@@ -92,12 +98,24 @@ def test_importing_the_lease_module_imports_no_client() -> None:
         "import anytasks.lease as lease\n"
         "lease.RedisLease('redis://x', key='k', ttl=1)\n"
         "lease.PostgresLease('postgresql://x', key='k', ttl=1)\n"
-        "print(sorted(m for m in ('coredis', 'psycopg', 'redis', 'asyncpg') if m in sys.modules))"
+        "lease.SQLiteLease('/var/lib/app/leases.db', key='k', ttl=1)\n"
+        "clients = ('coredis', 'psycopg', 'redis', 'asyncpg', 'sqlite3')\n"
+        "print(sorted(m for m in clients if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out == "[]\n"
+
+
+def test_the_package_exports_every_store_under_its_own_name() -> None:
+    public = {name for name in dir(lease_package) if not name.startswith("_")}
+    # Sorted as ruff's RUF022 sorts it: constants first.
+    assert lease_package.__all__ == sorted(lease_package.__all__, key=lambda n: not n.isupper())
+    assert set(lease_package.__all__) == public
+    for name in lease_package.__all__:
+        if isinstance(getattr(lease_package, name), type):
+            assert getattr(lease_package, name).__module__ == "anytasks.lease"
 
 
 @pytest.mark.virtual_time

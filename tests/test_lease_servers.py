@@ -1,7 +1,9 @@
-"""RedisLease and PostgresLease against real servers (tests/servers.py), on real time.
+"""RedisLease and PostgresLease against real servers (tests/servers.py), and SQLiteLease on a
+file that several lease objects (and processes) open, on real time.
 
-The servers' clocks decide expiry, so these tests cannot run on virtual time: they override
-``anyio_backend`` with real clocks and keep the ttls short (0.3 to 1 s).
+The stores' clocks decide expiry, so these tests cannot run on virtual time: they override
+``anyio_backend`` with real clocks and keep the ttls short (0.3 to 1 s). What only SQLiteLease
+has (its file's checks, its lock, its clocks) is in test_lease_sqlite.py.
 """
 
 from __future__ import annotations
@@ -23,15 +25,22 @@ import anyio
 import psycopg
 import pytest
 
-from anytasks.lease import SAFETY_MARGIN, Grant, LeaseUnavailable, PostgresLease, RedisLease
-from servers import PostgresServer, RedisServer
+from anytasks.lease import (
+    SAFETY_MARGIN,
+    Grant,
+    LeaseUnavailable,
+    PostgresLease,
+    RedisLease,
+    SQLiteLease,
+)
+from servers import PostgresServer, RedisServer, SQLiteFile, Store
 
 pytestmark = pytest.mark.anyio
 
 UTC = datetime.timezone.utc
 SLOT = datetime.datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
-AnyLease = RedisLease | PostgresLease
+AnyLease = RedisLease | PostgresLease | SQLiteLease
 Factory = Callable[..., AnyLease]
 
 
@@ -47,12 +56,14 @@ def key() -> str:
 
 
 @pytest.fixture
-def make(server: RedisServer | PostgresServer, key: str) -> Factory:
-    """Makes lease objects for one fresh key on the test's server."""
+def make(server: Store, key: str) -> Factory:
+    """Makes lease objects for one fresh key on the test's store."""
 
     def factory(ttl: float = 0.5) -> AnyLease:
         if isinstance(server, RedisServer):
             return RedisLease(server.url, key=key, ttl=ttl)
+        if isinstance(server, SQLiteFile):
+            return SQLiteLease(server.path, key=key, ttl=ttl)
         return PostgresLease(server.dsn, key=key, ttl=ttl)
 
     return factory
@@ -84,6 +95,12 @@ async def _kill_connections(server: RedisServer | PostgresServer) -> None:
         assert clients
         for client in clients:
             await admin.client_kill(identifier=client)
+
+
+def _remote(server: RedisServer | PostgresServer, key: str, ttl: float) -> AnyLease:
+    if isinstance(server, RedisServer):
+        return RedisLease(server.url, key=key, ttl=ttl)
+    return PostgresLease(server.dsn, key=key, ttl=ttl)
 
 
 async def _retrying(call: Callable[[], Any]) -> Any:
@@ -215,9 +232,10 @@ async def test_record_slot_round_trip_and_stale_tokens(make: Factory) -> None:
 
 
 async def test_a_killed_connection_is_reported_and_the_next_call_reconnects(
-    make: Factory, server: RedisServer | PostgresServer
+    remote_server: RedisServer | PostgresServer, key: str
 ) -> None:
-    lease = make(ttl=5)
+    server = remote_server
+    lease = _remote(server, key, ttl=5)
     async with lease:
         grant = await lease.acquire("a")
         assert grant is not None
@@ -237,9 +255,10 @@ async def test_a_killed_connection_is_reported_and_the_next_call_reconnects(
 
 
 async def test_a_restarted_server_is_reached_again_and_tokens_still_increase(
-    make: Factory, server: RedisServer | PostgresServer
+    remote_server: RedisServer | PostgresServer, key: str
 ) -> None:
-    lease = make(ttl=5)
+    server = remote_server
+    lease = _remote(server, key, ttl=5)
     async with lease:
         grant = await lease.acquire("a")
         assert grant is not None
@@ -316,10 +335,11 @@ async def test_fencing_rejects_the_write_of_a_paused_holder(
 COMPETITOR = textwrap.dedent(
     """
     import asyncio, json, random, sys, time
-    from anytasks.lease import PostgresLease, RedisLease
+    from anytasks.lease import PostgresLease, RedisLease, SQLiteLease
 
     kind, url, key, holder, seconds = sys.argv[1:6]
-    lease = (RedisLease if kind == "redis" else PostgresLease)(url, key=key, ttl=0.3)
+    store = {"redis": RedisLease, "postgres": PostgresLease, "sqlite": SQLiteLease}[kind]
+    lease = store(url, key=key, ttl=0.3)
 
     async def main():
         held = []
@@ -347,12 +367,13 @@ COMPETITOR = textwrap.dedent(
 )
 
 
-def test_processes_competing_for_one_key_never_overlap(
-    server: RedisServer | PostgresServer, key: str
-) -> None:
-    kind, url = (
-        ("redis", server.url) if isinstance(server, RedisServer) else ("postgres", server.dsn)
-    )
+def test_processes_competing_for_one_key_never_overlap(server: Store, key: str) -> None:
+    if isinstance(server, RedisServer):
+        kind, url = "redis", server.url
+    elif isinstance(server, SQLiteFile):
+        kind, url = "sqlite", str(server.path)
+    else:
+        kind, url = "postgres", server.dsn
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     processes = [
         subprocess.Popen(

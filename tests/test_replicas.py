@@ -3,10 +3,12 @@
 Each replica (tests/replica.py; one on asyncio, one on asyncio+uvloop, one on Trio) runs the
 same exclusive loop, every SLOT seconds; its body writes the slot it runs to a shared table in
 PostgreSQL, fenced by its token in the same transaction, and logs every attempt. Against each
-lease store (Redis, PostgreSQL), one test runs a sequence of faults on whichever replica holds
-the lease: ``kill -9``; SIGSTOP for longer than the ttl, then SIGCONT; the same stop in the
-middle of a body, just before its write (which then lands late, with a stale token); killing
-its connection to the lease store from the server's side; restarting the lease store's server.
+lease store (Redis, PostgreSQL, an SQLite file), one test runs a sequence of faults on
+whichever replica holds the lease: ``kill -9``; SIGSTOP for longer than the ttl, then SIGCONT;
+the same stop in the middle of a body, just before its write (which then lands late, with a
+stale token); then, for the servers, killing its connection to the lease store from the
+server's side and restarting the lease store's server, and for SQLite, another process holding
+the database's lock for a while (the file's equivalent of a server that does not answer).
 
 Then, over every slot of the test: no slot ran twice (no two attempts, let alone accepted
 writes, for one slot); no write with a stale token was accepted (accepted tokens never go
@@ -27,6 +29,7 @@ import itertools
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -40,13 +43,21 @@ import anyio
 import psycopg
 import pytest
 
-from servers import PostgresServer, RedisServer, postgres_cluster, reports
+from servers import PostgresServer, RedisServer, SQLiteFile, Store, postgres_cluster, reports
 
 TTL = 1.0
 SLOT = 0.1
 BACKENDS = ["asyncio", "asyncio+uvloop", "trio"]
 # Twice over, so that the faults hit holders on different backends.
-FAULTS = ["kill -9", "SIGSTOP", "SIGSTOP mid-body", "connection killed", "server restart"] * 2
+PROCESS_FAULTS = ["kill -9", "SIGSTOP", "SIGSTOP mid-body"]
+FAULTS = {
+    "redis": [*PROCESS_FAULTS, "connection killed", "server restart"] * 2,
+    "postgres": [*PROCESS_FAULTS, "connection killed", "server restart"] * 2,
+    "sqlite": [*PROCESS_FAULTS, "database locked"] * 2,
+}
+# How long the "database locked" fault holds SQLite's lock: longer than a busy timeout (ttl/3),
+# so that the holder's calls fail, and shorter than its validity, so that it keeps the lease.
+LOCKED = 0.5
 # What a loaded machine may add to the window, beyond ttl + ttl/2 + one slot: process
 # scheduling, and a standby's request on its way.
 SLACK = 0.3
@@ -214,7 +225,19 @@ def _kill_connection(store: str, server: RedisServer | PostgresServer, pid: int)
     assert killed
 
 
-def _inject(kind: str, replicas: Replicas, server: RedisServer | PostgresServer) -> Fault:
+def _lock_database(path: Path, seconds: float) -> float:
+    """Hold the database's lock for ``seconds``, as a stuck process would; when it was let go."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=5)
+    try:
+        conn.execute("BEGIN EXCLUSIVE")
+        time.sleep(seconds)
+        conn.execute("COMMIT")
+        return time.time()
+    finally:
+        conn.close()
+
+
+def _inject(kind: str, replicas: Replicas, server: Store) -> Fault:
     """One fault on the holder; back when a replica writes again after it."""
     pid, token, _ = replicas.last_run()
     process, backend = replicas.processes[pid]
@@ -251,10 +274,16 @@ def _inject(kind: str, replicas: Replicas, server: RedisServer | PostgresServer)
             )
         )
     elif kind == "connection killed":
+        assert not isinstance(server, SQLiteFile)
         _kill_connection(replicas.store, server, pid)
         new = replicas.wait_for_run(start)
+    elif kind == "database locked":
+        assert isinstance(server, SQLiteFile)
+        end = _lock_database(server.path, LOCKED)
+        new = replicas.wait_for_run(end)
     else:
         assert kind == "server restart"
+        assert not isinstance(server, SQLiteFile)
         server.restart()
         end = time.time()
         new = replicas.wait_for_run(end)
@@ -267,17 +296,20 @@ def _inject(kind: str, replicas: Replicas, server: RedisServer | PostgresServer)
     return fault
 
 
-@pytest.mark.parametrize("store", ["redis", "postgres"])
+@pytest.mark.parametrize("store", ["redis", "postgres", "sqlite"])
 def test_three_replicas_through_faults(
     store: str,
     request: pytest.FixtureRequest,
     postgres_server: PostgresServer,
     tmp_path: Path,
 ) -> None:
-    server: RedisServer | PostgresServer
+    server: Store
     if store == "redis":
         server = request.getfixturevalue("redis_server")
         lease_url = server.url
+    elif store == "sqlite":
+        server = SQLiteFile(tmp_path / "lease.db")
+        lease_url = str(server.path)
     else:
         server = request.getfixturevalue("lease_postgres")
         lease_url = server.dsn
@@ -289,7 +321,7 @@ def test_three_replicas_through_faults(
             replicas.spawn(backend)
         replicas.wait_for_run(0)
         time.sleep(1)  # every replica is up and polling
-        for kind in FAULTS:
+        for kind in FAULTS[store]:
             faults.append(_inject(kind, replicas, server))
             time.sleep(1)  # steady slots between faults
         runs = replicas.query("SELECT slot, token, pid, at FROM runs_{k} ORDER BY id")

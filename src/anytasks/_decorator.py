@@ -97,9 +97,10 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
         exception that was to be retried.
     :param max_retries: after this many retries in a row within an iteration, a handled
         exception counts as unhandled; ``None`` (the default) for no limit.
-    :param exclusive: a lease (:class:`anytasks.lease.PostgresLease`,
-        :class:`~anytasks.lease.RedisLease`, :class:`~anytasks.lease.MemoryLease`, or your
-        own :class:`~anytasks.lease.Lease`) that makes each slot run on one replica only; an
+    :param exclusive: a lease (:class:`anytasks.lease.SQLiteLease` for one host,
+        :class:`~anytasks.lease.PostgresLease` or :class:`~anytasks.lease.RedisLease` for
+        several, :class:`~anytasks.lease.MemoryLease` for one process, or your own
+        :class:`~anytasks.lease.Lease`) that makes each slot run on one replica only; an
         interval then runs on the grid aligned to the Unix epoch. See
         :func:`~anytasks.current_lease`.
     :raises TypeError: for arguments of the wrong type, two forms of schedule

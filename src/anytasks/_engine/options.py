@@ -253,8 +253,8 @@ def _check_exclusive(lease: object) -> Lease:
 
     if not isinstance(lease, Lease):
         raise TypeError(
-            "`exclusive` must be a lease (anytasks.lease.PostgresLease, RedisLease, "
-            f"MemoryLease or your own Lease), not {type(lease).__name__!r}"
+            "`exclusive` must be a lease (anytasks.lease.SQLiteLease, PostgresLease, "
+            f"RedisLease, MemoryLease or your own Lease), not {type(lease).__name__!r}"
         )
     return lease
 

@@ -1,13 +1,15 @@
-"""Leases that let one replica of many run a loop's slot: in memory, Redis or PostgreSQL.
+"""Leases that let one replica of many run a loop's slot: in memory, in an SQLite file (the
+processes of one host), Redis or PostgreSQL.
 
-A lease is held by one holder at a time and expires by the *store's* clock unless renewed.
+A lease is held by one holder at a time and expires by the *store's* clock unless renewed
+(for SQLite, the host's).
 A holder trusts it until its grant's ``valid_until``, measured on its own monotonic clock from
 *before* the request was sent, less a safety margin (:data:`SAFETY_MARGIN` of the ttl), so a
 slow network or a slow server only makes the holder give up sooner. Renew about every ttl/3.
 
-``import anytasks.lease`` imports neither coredis nor psycopg: each store imports its client
-when it is first used. Install them with the extras ``anytasks[redis]`` and
-``anytasks[postgres]``.
+``import anytasks.lease`` imports neither coredis nor psycopg (nor sqlite3): each store imports
+its client when it is first used. Install them with the extras ``anytasks[redis]`` and
+``anytasks[postgres]``; SQLiteLease needs only the standard library.
 
 Synopsis::
 
@@ -50,6 +52,7 @@ from ._memory import MemoryLease as MemoryLease
 from ._postgres import TABLE_SQL as TABLE_SQL
 from ._postgres import PostgresLease as PostgresLease
 from ._redis import RedisLease as RedisLease
+from ._sqlite import SQLiteLease as SQLiteLease
 
 __all__ = [
     "SAFETY_MARGIN",
@@ -60,8 +63,17 @@ __all__ = [
     "MemoryLease",
     "PostgresLease",
     "RedisLease",
+    "SQLiteLease",
 ]
 
-for _name in ("Grant", "Lease", "LeaseUnavailable", "MemoryLease", "PostgresLease", "RedisLease"):
+for _name in (
+    "Grant",
+    "Lease",
+    "LeaseUnavailable",
+    "MemoryLease",
+    "PostgresLease",
+    "RedisLease",
+    "SQLiteLease",
+):
     globals()[_name].__module__ = __name__
 del _name

@@ -21,11 +21,13 @@ SAFETY_MARGIN = 0.1
 
 
 class LeaseUnavailable(ConnectionError):
-    """The lease store could not be reached: connecting or a request failed.
+    """The lease store could not be reached: connecting or a request failed (or, for
+    :class:`SQLiteLease`, its file cannot be used; the message says why).
 
     Nothing is known about the outcome of the request that failed: treat the lease as lost
     (it is, at the latest, when the grant's ``valid_until`` passes). The next call on the same
-    lease object connects again. The original error is the ``__cause__``.
+    lease object connects again. The original error, where there is one, is the
+    ``__cause__``.
     """
 
 
@@ -56,10 +58,11 @@ class Grant:
 class Lease(Protocol):
     """A named lease that at most one holder has at a time, with expiry by the store's clock.
 
-    The stores (:class:`MemoryLease`, :class:`RedisLease`, :class:`PostgresLease`) share this
-    interface. Use a lease as an async context manager in the task that calls it
-    (``async with lease:``); the block closes its connections. Every method may raise
-    :class:`LeaseUnavailable` when the store cannot be reached; the next call reconnects.
+    The stores (:class:`MemoryLease`, :class:`SQLiteLease`, :class:`RedisLease`,
+    :class:`PostgresLease`) share this interface. Use a lease as an async context manager in
+    the task that calls it (``async with lease:``); the block closes its connections. Every
+    method may raise :class:`LeaseUnavailable` when the store cannot be reached (or used); the
+    next call reconnects.
     """
 
     @property
