@@ -71,8 +71,8 @@ def _python(code: str, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.P
 @pytest.mark.parametrize(
     ("path", "error", "message"),
     [
-        (None, TypeError, "`path` must be a str or os.PathLike, not None"),
-        (b"/tmp/x.db", TypeError, "`path` must be a str or os.PathLike, not b'/tmp/x.db'"),
+        (None, TypeError, "`path` must be a str or os.PathLike, not 'NoneType'"),
+        (b"/tmp/x.db", TypeError, "`path` must be a str or os.PathLike, not 'bytes'"),
         ("", ValueError, "`path` must not be empty"),
         (":memory:", ValueError, "`path` must be a file's path, got ':memory:'.*MemoryLease"),
         ("file:x.db?mode=rwc", ValueError, "`path` must be a file's path, got 'file:x.db"),

@@ -276,7 +276,7 @@ def _check_path(path: object) -> str:
     # (PathLike of what is not known: what __fspath__ returns is checked below.)
     text = _fspath(path) if isinstance(path, os.PathLike) else path  # pyright: ignore[reportUnknownArgumentType]
     if not isinstance(text, str):
-        raise TypeError(f"`path` must be a str or os.PathLike, not {path!r}")
+        raise TypeError(f"`path` must be a str or os.PathLike, not {type(path).__name__!r}")
     if not text:
         raise ValueError("`path` must not be empty")
     if text == ":memory:" or text.startswith("file:"):
