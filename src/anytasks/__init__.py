@@ -24,6 +24,8 @@ from ._outcome import IterationTimeout as IterationTimeout
 from ._outcome import LoopEnd as LoopEnd
 from ._outcome import SkipReason as SkipReason
 from ._outcome import TimeoutAction as TimeoutAction
+from ._running import RunningLoops as RunningLoops
+from ._running import running as running
 from ._schedules.cron import Cron as Cron
 from ._schedules.cron import cron as cron
 from ._schedules.daily import Daily as Daily
@@ -58,6 +60,7 @@ __all__ = [
     "LoopEvent",
     "LoopStarted",
     "LoopState",
+    "RunningLoops",
     "Schedule",
     "SkipReason",
     "Tick",
@@ -71,6 +74,7 @@ __all__ = [
     "every",
     "loop",
     "remove_listener",
+    "running",
     "ticks",
 ]
 

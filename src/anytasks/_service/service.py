@@ -31,8 +31,8 @@ from typing import Any, NamedTuple, NoReturn, final
 import anyio
 
 from .._engine.events import Listener, add_listener, remove_listener
-from .._host import background
 from .._loop import Loop
+from .._running import RunningLoops, running
 
 logger = logging.getLogger("anytasks.run")
 # A hook's error goes where a background host logs it: on the loops' own logger.
@@ -85,9 +85,8 @@ class _Service:
         "_cancelled",
         "_deadline",
         "_error",
-        "_failed",
         "_grace",
-        "_running",
+        "_loops",
         "_signal",
         "_signals",
         "_start_up",
@@ -98,10 +97,8 @@ class _Service:
         self._grace = grace
         # While prepare() runs, its scope; the loops are not known yet.
         self._start_up: anyio.CancelScope | None = None
-        # The loops whose tasks have not ended, in the order given.
-        self._running: list[AnyLoop] = []
-        # The loops that failed, or whose hook raised, in the order they ended.
-        self._failed: list[AnyLoop] = []
+        # Once prepare() has given them: the loops, running as the services of a block.
+        self._loops: RunningLoops | None = None
         # The latest signal received, and how many were.
         self._signal: signal.Signals | None = None
         self._signals = 0
@@ -136,12 +133,22 @@ class _Service:
         for listener in setup.listeners:
             add_listener(listener)
         try:
-            await self._run_loops(setup.loops)
+            # The signals decide when the loops are stopped and cancelled (follow()); the
+            # block's own stop, grace and cancel at its end find them ended already.
+            logger.info("running %s", _names(setup.loops))
+            async with running(*setup.loops, grace=self._grace) as self._loops:
+                if self._signal is not None:  # it came as the block began: not missed
+                    if self._cancelled:
+                        self._loops.cancel()
+                    else:
+                        self._loops.stop()
+                await self._loops.wait()
         finally:
             for listener in setup.listeners:
                 remove_listener(listener)
-        if self._failed:
-            logger.error("every loop has ended; failed: %s", _names(self._failed))
+        failed = self._loops.failed
+        if failed:
+            logger.error("every loop has ended; failed: %s", _names(failed))
             return 1
         logger.info("every loop has ended")
         return 0
@@ -154,30 +161,6 @@ class _Service:
         self._start_up = None
         # Also if prepare() ended despite the cancellation: the shutdown was asked for.
         return None if self._signal is not None else setup
-
-    async def _run_loops(self, loops: Sequence[AnyLoop]) -> None:
-        # Before the first checkpoint, so that a signal from now on stops these loops.
-        self._running = list(loops)
-        logger.info("running %s", _names(loops))
-        # A loop's own `other.start()` runs `other` in this host, as in background().
-        async with background(), anyio.create_task_group() as group:
-            for loop in loops:
-                group.start_soon(self._run_loop, loop, name=loop.name)
-
-    async def _run_loop(self, loop: AnyLoop) -> None:
-        """``await loop.run()``, which raises what a background host would only log."""
-        try:
-            # A loop whose task begins after the first signal would miss its stop().
-            if self._signal is None:
-                await loop.run()
-        except Exception as exc:
-            self._failed.append(loop)
-            end = loop.last_end
-            if end is None or exc is not end.exception:
-                # A hook's own error; the body's went to the error hook already.
-                loops_logger.exception("Exception in a hook of loop %r", loop.name)
-        finally:
-            self._running.remove(loop)
 
     # -- the signals ----------------------------------------------------------------------
 
@@ -209,15 +192,16 @@ class _Service:
             )
             self._cancel()
             return
+        still = self._running()
         logger.info(
             "%s received: stopping %d loop(s) (%s), which get %g s to end",
             received.name,
-            len(self._running),
-            _names(self._running),
+            len(still),
+            _names(still),
             self._grace,
         )
-        for loop in self._running:
-            loop.stop()
+        if self._loops is not None:
+            self._loops.stop()
 
     def _another_signal(self, received: signal.Signals) -> None:
         self._note(received)
@@ -249,8 +233,8 @@ class _Service:
         self._deadline = anyio.current_time() + self._cancel_grace()
         if self._start_up is not None:
             self._start_up.cancel()
-        for loop in self._running:
-            loop.cancel()
+        if self._loops is not None:
+            self._loops.cancel()
 
     def _cancel_grace(self) -> float:
         """How long cancelled loops (or the start-up) get to end before the exit at once."""
@@ -261,7 +245,10 @@ class _Service:
         if self._start_up is not None:
             return "the start-up"
         # Once the loops named have ended, the service waits for those they started.
-        return _names(self._running) or "loops started by the loops"
+        return _names(self._running()) or "loops started by the loops"
+
+    def _running(self) -> tuple[AnyLoop, ...]:
+        return () if self._loops is None else self._loops.running
 
     def _exit_at_once(self, why: str) -> NoReturn:
         assert self._signal is not None

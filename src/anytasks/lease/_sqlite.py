@@ -273,10 +273,11 @@ def _fspath(path: os.PathLike[Any]) -> object:
 
 
 def _check_path(path: object) -> str:
+    kind = type(path).__name__
     # (PathLike of what is not known: what __fspath__ returns is checked below.)
     text = _fspath(path) if isinstance(path, os.PathLike) else path  # pyright: ignore[reportUnknownArgumentType]
     if not isinstance(text, str):
-        raise TypeError(f"`path` must be a str or os.PathLike, not {type(path).__name__!r}")
+        raise TypeError(f"`path` must be a str or os.PathLike, not {kind!r}")
     if not text:
         raise ValueError("`path` must not be empty")
     if text == ":memory:" or text.startswith("file:"):
