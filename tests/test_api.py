@@ -233,7 +233,7 @@ def test_all_is_sorted_and_complete() -> None:
 
 
 # Type aliases of Literal values keep typing's module: else they print as anytasks.Literal.
-TYPE_ALIASES = {"IterationOutcome", "SkipReason", "TimeoutAction"}
+TYPE_ALIASES = {"ErrorAction", "IterationOutcome", "SkipReason", "TimeoutAction"}
 
 
 def test_exported_names_claim_the_package_as_their_module() -> None:

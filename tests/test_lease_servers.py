@@ -343,6 +343,9 @@ COMPETITOR = textwrap.dedent(
 
     async def main():
         held = []
+        # Ready, then all go together: imports take seconds apart on a loaded machine.
+        print("ready", flush=True)
+        sys.stdin.readline()
         end = time.monotonic() + float(seconds)
         async with lease:
             while time.monotonic() < end:
@@ -378,11 +381,20 @@ def test_processes_competing_for_one_key_never_overlap(server: Store, key: str) 
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", COMPETITOR, kind, url, key, f"p{n}", "1.5"],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
+            text=True,
         )
         for n in range(3)
     ]
+    for process in processes:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
     windows: list[tuple[int, float, float, str]] = []
     for n, process in enumerate(processes):
         out, _ = process.communicate(timeout=30)

@@ -19,6 +19,7 @@ from ._lease_context import CurrentLease as CurrentLease
 from ._lease_context import current_lease as current_lease
 from ._loop import Loop as Loop
 from ._outcome import EndReason as EndReason
+from ._outcome import ErrorAction as ErrorAction
 from ._outcome import IterationOutcome as IterationOutcome
 from ._outcome import IterationTimeout as IterationTimeout
 from ._outcome import LoopEnd as LoopEnd
@@ -45,6 +46,7 @@ __all__ = [
     "CurrentLease",
     "Daily",
     "EndReason",
+    "ErrorAction",
     "Every",
     "ExponentialBackoff",
     "IterationFinished",
@@ -83,6 +85,6 @@ __version__ = "0.1.0"
 # Tracebacks, reprs and docs should say anytasks.Loop, not anytasks._loop.Loop. (Not the
 # Literal type aliases: they would print as anytasks.Literal[...].)
 for _name in __all__:
-    if _name not in ("IterationOutcome", "SkipReason", "TimeoutAction"):
+    if _name not in ("ErrorAction", "IterationOutcome", "SkipReason", "TimeoutAction"):
         globals()[_name].__module__ = __name__
 del _name  # pyright: ignore[reportPossiblyUnboundVariable]  # __all__ is not empty

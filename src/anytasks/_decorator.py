@@ -97,6 +97,10 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
         exception that was to be retried.
     :param max_retries: after this many retries in a row within an iteration, a handled
         exception counts as unhandled; ``None`` (the default) for no limit.
+    :param on_error: what an iteration's unhandled exception leads to: ``"raise"`` (the
+        default, as in discord.py: it ends the run) or ``"continue"`` (the ``error`` hook
+        reports it, and the loop goes on to its next slot; :attr:`LoopEnd.errors
+        <anytasks.LoopEnd.errors>` counts them).
     :param exclusive: a lease (:class:`anytasks.lease.SQLiteLease` for one host,
         :class:`~anytasks.lease.PostgresLease` or :class:`~anytasks.lease.RedisLease` for
         several, :class:`~anytasks.lease.MemoryLease` for one process, or your own
@@ -110,7 +114,8 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
         finite, or a negative ``max_retries``.
 
     .. versionchanged:: 0.2
-       ``timeout``, ``on_timeout``, ``backoff``, ``max_retries`` and ``exclusive``.
+       ``timeout``, ``on_timeout``, ``backoff``, ``max_retries``, ``on_error`` and
+       ``exclusive``.
 
     Synopsis::
 

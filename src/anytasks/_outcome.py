@@ -20,6 +20,10 @@ IterationOutcome = Literal["success", "error", "timeout", "cancelled", "lease_lo
 SkipReason = Literal["missed", "paused", "timeout"]
 #: What a timed-out iteration leads to: the loop's ``on_timeout=``.
 TimeoutAction = Literal["error", "skip", "retry"]
+#: What an iteration's unhandled error leads to: the loop's ``on_error=``. ``"raise"`` (the
+#: default, as in discord.py): it ends the run; ``"continue"``: it is reported, and the loop goes
+#: on to its next slot.
+ErrorAction = Literal["raise", "continue"]
 
 
 @final
@@ -54,8 +58,15 @@ class LoopEnd(Frozen):
     .. versionadded:: 0.2
     """
 
-    __slots__ = ("exception", "iterations", "last_scheduled", "lease_lost", "reason")
-    __match_args__ = ("reason", "exception", "iterations", "last_scheduled", "lease_lost")
+    __slots__ = ("errors", "exception", "iterations", "last_scheduled", "lease_lost", "reason")
+    __match_args__ = (
+        "reason",
+        "exception",
+        "iterations",
+        "last_scheduled",
+        "lease_lost",
+        "errors",
+    )
 
     reason: EndReason
     """Why the run ended."""
@@ -71,6 +82,9 @@ class LoopEnd(Frozen):
     lease_lost: bool
     """Whether the run's last iteration was cancelled because its lease was lost (a loop made
     with ``exclusive=``)."""
+    errors: int
+    """How many of the run's iterations raised an unhandled exception that ``on_error="continue"``
+    reported and let pass (they count in :attr:`iterations` too)."""
 
     def __init__(
         self,
@@ -79,6 +93,7 @@ class LoopEnd(Frozen):
         iterations: int = 0,
         last_scheduled: datetime.datetime | None = None,
         lease_lost: bool = False,
+        errors: int = 0,
     ) -> None:
         self._set(
             reason=reason,
@@ -86,13 +101,15 @@ class LoopEnd(Frozen):
             iterations=iterations,
             last_scheduled=last_scheduled,
             lease_lost=lease_lost,
+            errors=errors,
         )
 
     def __repr__(self) -> str:
         return (
             f"LoopEnd(reason={self.reason}, exception={self.exception!r}, "
             f"iterations={self.iterations!r}, last_scheduled={self.last_scheduled!r}"
-            f"{', lease_lost=True' if self.lease_lost else ''})"
+            f"{', lease_lost=True' if self.lease_lost else ''}"
+            f"{f', errors={self.errors!r}' if self.errors else ''})"
         )
 
 

@@ -21,7 +21,7 @@ from .._schedules.protocol import Schedule
 from .._schedules.union import Checked, WallClock
 
 if TYPE_CHECKING:
-    from .._outcome import TimeoutAction
+    from .._outcome import ErrorAction, TimeoutAction
     from .._schedules.missed import Overrun
     from ..lease import Lease
     from .retry import BackoffSpec
@@ -45,6 +45,7 @@ class CommonKeywords(TypedDict, total=False):
     backoff: BackoffSpec | None
     max_retries: int | None
     exclusive: Lease | None
+    on_error: ErrorAction
 
 
 class ScheduleKeywords(TypedDict, total=False):
@@ -83,6 +84,7 @@ class LoopOptions(Frozen):
         "jitter",
         "max_retries",
         "name",
+        "on_error",
         "on_timeout",
         "overrun",
         "overrun_policy",
@@ -108,6 +110,7 @@ class LoopOptions(Frozen):
         "backoff",
         "max_retries",
         "exclusive",
+        "on_error",
     )
 
     schedule: AnySchedule
@@ -130,6 +133,8 @@ class LoopOptions(Frozen):
     max_retries: int | None
     #: The lease that makes each slot run on one replica only (see .exclusive).
     exclusive: Lease | None
+    #: What an iteration's unhandled error leads to: the end of the run, or the next slot.
+    on_error: ErrorAction
 
     # -- derived --
     #: The wall-clock schedule the loop follows, or None for an interval on the event loop's
@@ -162,6 +167,7 @@ class LoopOptions(Frozen):
         backoff: BackoffSpec | None = None,
         max_retries: int | None = None,
         exclusive: Lease | None = None,
+        on_error: ErrorAction = "raise",
     ) -> None:
         check_common(count, reconnect, name)
         wall: Schedule | None
@@ -186,6 +192,7 @@ class LoopOptions(Frozen):
             backoff=backoff,
             max_retries=max_retries,
             exclusive=exclusive,
+            on_error=on_error,
             wall_schedule=wall,
             interval=schedule.interval if wall is None and isinstance(schedule, Every) else None,
             overrun_policy=policy,
@@ -230,11 +237,17 @@ def parse_options(keywords: dict[str, Any], where: str = "@loop()") -> LoopOptio
     return LoopOptions(parse_schedule(forms), **common)
 
 
-_RETRY_KEYS = frozenset({"timeout", "on_timeout", "backoff", "max_retries"})
+_RETRY_KEYS = frozenset({"timeout", "on_timeout", "backoff", "max_retries", "on_error"})
 
 
 def _check_retry(common: dict[str, Any]) -> None:
-    from .retry import check_backoff, check_max_retries, check_on_timeout, check_timeout
+    from .retry import (
+        check_backoff,
+        check_max_retries,
+        check_on_error,
+        check_on_timeout,
+        check_timeout,
+    )
 
     if "timeout" in common:
         common["timeout"] = check_timeout(common["timeout"])
@@ -242,6 +255,8 @@ def _check_retry(common: dict[str, Any]) -> None:
         common["on_timeout"] = check_on_timeout(common["on_timeout"])
         if common["on_timeout"] != "error" and common.get("timeout") is None:
             raise TypeError(f"`on_timeout={common['on_timeout']!r}` needs a `timeout`")
+    if "on_error" in common:
+        common["on_error"] = check_on_error(common["on_error"])
     if "backoff" in common:
         common["backoff"] = check_backoff(common["backoff"])
     if "max_retries" in common:

@@ -9,9 +9,10 @@ from typing import Any, Protocol, cast, get_args
 
 from .._backoff import ExponentialBackoff
 from .._checks import check_optional_count, check_optional_seconds
-from .._outcome import TimeoutAction
+from .._outcome import ErrorAction, TimeoutAction
 
 _TIMEOUT_ACTIONS: tuple[str, ...] = get_args(TimeoutAction)
+_ERROR_ACTIONS: tuple[str, ...] = get_args(ErrorAction)
 
 
 class SupportsDelay(Protocol):
@@ -28,6 +29,12 @@ BackoffSpec = Callable[[], SupportsDelay] | ExponentialBackoff[Any]
 
 def check_timeout(value: object) -> float | None:
     return check_optional_seconds("timeout", value, positive=True)
+
+
+def check_on_error(value: object) -> ErrorAction:
+    if value not in _ERROR_ACTIONS:
+        raise ValueError(f"`on_error` must be 'raise' or 'continue', got {value!r}")
+    return value  # type: ignore[return-value]  # pyright: ignore[reportReturnType]
 
 
 def check_on_timeout(value: object) -> TimeoutAction:

@@ -126,6 +126,7 @@ class Run:
         "cancelled",
         "current_loop",
         "end",
+        "errors",
         "exclusive",
         "failure",
         "finished",
@@ -173,8 +174,10 @@ class Run:
         self.task: asyncio.Task[None] | None = None
         # The arguments of the run that a restart() asked for, until it begins.
         self.restart_with: tuple[tuple[Any, ...], dict[str, Any]] | None = None
-        # How many iterations this run completed.
+        # How many iterations this run completed, and how many of them raised an unhandled
+        # exception that on_error="continue" let pass.
         self.current_loop = 0
+        self.errors = 0
         # The unhandled exception that ends this run, once there is one.
         self.failure: BaseException | None = None
         # Whether after_loop runs because the run was cancelled.
@@ -340,6 +343,7 @@ class Run:
     def _begin_run(self) -> None:
         """Reset what one run counts, and report its start."""
         self.current_loop = 0
+        self.errors = 0
         self.cancelled = False
         self.exclusive = None
         self.failure = None
@@ -465,7 +469,7 @@ class Run:
                     failed = None
                 if failed is not None:
                     # Outside the handler: a retry is no part of the failed attempt.
-                    await self._retry(call, failed)
+                    await self._retry_or_pass_over(call, failed)
             else:
                 await self._observed_iteration(call, scheduled)
             self.current_loop += 1
@@ -588,7 +592,9 @@ class Run:
         except Exception as exc:
             if listeners:
                 self._report_end(listeners, "error", exc)
-            raise
+            if self.record.options.on_error == "raise":
+                raise
+            unhandled: Exception | None = exc
         except BaseException as exc:
             if listeners:
                 if fails_the_run(exc):  # pytest.fail()'s, say: the run fails with it
@@ -596,8 +602,31 @@ class Run:
                 else:
                     self._report_end(listeners, "cancelled")
             raise
-        if listeners:
-            self._report_end(listeners, outcome, skipped)
+        else:
+            unhandled = None
+            if listeners:
+                self._report_end(listeners, outcome, skipped)
+        if unhandled is not None:
+            # Outside the handler: the error hook is no part of the failed iteration.
+            await self._pass_over(unhandled)
+
+    async def _retry_or_pass_over(self, call: Body, exc: Exception) -> None:
+        """The hot path's failed attempt: retried; if the error is unhandled, it ends the run,
+        or, with ``on_error="continue"``, it is reported and the loop goes on."""
+        try:
+            await self._retry(call, exc)
+        except Exception as unhandled:
+            if self.record.options.on_error == "raise":
+                raise
+            failed = unhandled
+        else:
+            return
+        await self._pass_over(failed)
+
+    async def _pass_over(self, exc: Exception) -> None:
+        """Report an iteration's unhandled ``exc`` and go on (``on_error="continue"``)."""
+        self.errors += 1
+        await self._report_failure(exc, passed_over=True)
 
     async def _attempts(self, call: Body, listeners: Listeners) -> IterationTimeout | None:
         """The attempts of one iteration, with their retries: None if one succeeded, else the
@@ -771,7 +800,7 @@ class Run:
         exclusive = self.exclusive
         lease_lost = exclusive is not None and exclusive.lost
         slot = position.last_began_utc()
-        return LoopEnd(reason, self.failure, self.current_loop, slot, lease_lost)
+        return LoopEnd(reason, self.failure, self.current_loop, slot, lease_lost, self.errors)
 
     async def _finish_with_hook(self, end: LoopEnd) -> None:
         try:
@@ -811,10 +840,18 @@ class Run:
         else:
             await hook(*args)
 
-    async def _report_failure(self, exc: Exception) -> None:
+    async def _report_failure(self, exc: Exception, *, passed_over: bool = False) -> None:
         error, instance = self.record.hooks.error, self.instance
         if error is None:
-            logger.error("Unhandled exception in loop %r", self.loop.name, exc_info=exc)
+            if passed_over:
+                logger.error(
+                    "Unhandled exception in an iteration of loop %r, which goes on "
+                    "(on_error='continue')",
+                    self.loop.name,
+                    exc_info=exc,
+                )
+            else:
+                logger.error("Unhandled exception in loop %r", self.loop.name, exc_info=exc)
         elif instance is not None:
             await error(instance, exc)
         else:
