@@ -6,8 +6,8 @@ import datetime
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from ._engine.hooks import check_coroutine_function
 from ._engine.options import AnySchedule, CommonKeywords, parse_options
+from ._engine.threads import check_body
 from ._frozen import replace
 from ._loop import Loop, function_name, loop_from_options
 
@@ -133,7 +133,7 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
 
     def decorator(func: Callable[_P, Coroutine[Any, Any, _R]]) -> Loop[_P, _R]:
         nonlocal named
-        check_coroutine_function(func, "@loop()")
+        check_body(func, "@loop()")
         name = parsed.name or f"anytasks: {function_name(func, '__qualname__')}"
         options = named
         if options.name != name:

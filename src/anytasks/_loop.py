@@ -12,7 +12,7 @@ import datetime
 import functools
 import logging
 import threading
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -32,10 +32,11 @@ from ._checks import check_count
 from ._engine.backend import running_asyncio_loop, wall_now
 from ._engine.cancellation import new_fallback_task
 from ._engine.events import Listener, check_listener
-from ._engine.hooks import Hooks, add_exception_types, check_coroutine_function, guess_method
+from ._engine.hooks import Hooks, add_exception_types, guess_method
 from ._engine.options import AnySchedule, LoopKeywords, LoopOptions, parse_options, parse_schedule
 from ._engine.run import LoopRecord, Run
 from ._engine.state import LoopState
+from ._engine.threads import body_of, check_body
 from ._frozen import replace
 from ._host import current_host_task_group
 from ._outcome import LoopEnd
@@ -113,7 +114,7 @@ class Loop(Generic[_P, _R]):
     def __init__(
         self, coro: Callable[_P, Coroutine[Any, Any, _R]], **options: Unpack[LoopKeywords]
     ) -> None:
-        check_coroutine_function(coro, "@loop()")
+        check_body(coro, "@loop()")
         parsed = parse_options(dict(options))
         if parsed.name is None:
             parsed = replace(parsed, name=f"anytasks: {function_name(coro, '__qualname__')}")
@@ -125,7 +126,8 @@ class Loop(Generic[_P, _R]):
         # The function as decorated: for a copy bound to an instance, it still takes
         # ``self``, which _P no longer has, hence the loose parameters.
         self.coro = coro
-        self._body: Callable[..., Coroutine[Any, Any, _R]] = coro
+        # What the runs await: the function, or for a plain `def`, its calls in a thread.
+        self._body: Callable[..., Awaitable[_R]] = body_of(coro)
         self._instance: object = None
         self._attr_name = function_name(coro, "__name__")
         self._record = LoopRecord(options, hooks)
@@ -159,9 +161,8 @@ class Loop(Generic[_P, _R]):
         copy._instance = instance
         get = getattr(self.coro, "__get__", None)
         # functools.partial is no descriptor: bind the instance by hand.
-        copy._body = (
-            get(instance, owner) if get is not None else functools.partial(self.coro, instance)
-        )
+        bound = get(instance, owner) if get is not None else functools.partial(self.coro, instance)
+        copy._body = body_of(bound)
         copy._attr_name = self._attr_name
         copy._record.set_listeners(record.listeners, copy)
         try:

@@ -9,14 +9,13 @@ anywhere, no event is even made: the iterations pay one flag check (see ``listen
 from __future__ import annotations
 
 import datetime
-import functools
-import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, final
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, final
 
 from .._frozen import Frozen
 from .._outcome import IterationOutcome, LoopEnd, SkipReason, TimeoutAction
+from .threads import is_async
 
 if TYPE_CHECKING:
     # The one import against the grain: the engine makes events about loops, and loops are
@@ -247,25 +246,12 @@ def count_loop_listeners(change: int) -> None:
 def check_listener(listener: object) -> None:
     if not callable(listener):
         raise TypeError(f"a listener must be callable, not {type(listener).__name__!r}")
-    if _is_async(listener):
+    if is_async(listener):
         raise TypeError(
             f"listener {listener!r} is an async function: a loop calls its listeners "
             "synchronously, in the loop's task, and would never await it; pass a plain "
             "function, and hand slow work to a task through a memory object stream"
         )
-
-
-def _is_async(func: object) -> bool:
-    """Whether calling ``func`` makes a coroutine (or an async generator) rather than running
-    it: an ``async def`` function, a partial of one, or an object whose ``__call__`` is one."""
-    while isinstance(func, functools.partial):
-        func = cast("functools.partial[object]", func).func
-    if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
-        return True
-    if inspect.isroutine(func) or isinstance(func, type):
-        return False
-    call = inspect.getattr_static(type(func), "__call__", None)
-    return inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
 
 
 def add_listener(listener: _ListenerT) -> _ListenerT:

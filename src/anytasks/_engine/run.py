@@ -658,12 +658,17 @@ class Run:
             except BaseException as exc:
                 cut = exc
                 raise
-        if not scope.cancelled_caught:
+        if not scope.cancel_called:
             return None
         action, name = options.on_timeout, self.loop.name
-        error = IterationTimeout(
-            f"an iteration of loop {name!r} ran past its timeout of {timeout} s"
-        )
+        message = f"an iteration of loop {name!r} ran past its timeout of {timeout} s"
+        if not scope.cancelled_caught:
+            # The deadline passed, but the body went on to its end: something in it did not
+            # let the cancellation in (a thread awaited with anyio.to_thread.run_sync, which
+            # waits for its thread, or a body that swallowed the cancellation).
+            message += ", and could not be cut short (it awaited something that cannot be"
+            message += " cancelled, such as a thread)"
+        error = IterationTimeout(message)
         error.__cause__ = cut
         if listeners:
             event = events.IterationTimedOut(self.loop, self.current_loop, timeout, action)
