@@ -187,6 +187,19 @@ def _as_written(text: str) -> str:
     return text.replace("~_asyncio.", "~asyncio.")
 
 
+def _evaluated_own_signature(obj: object) -> str | None:
+    # A signature set by hand (anytasks.loop's __signature__, which help() shows: the function
+    # itself takes **options) keeps the annotations as its source wrote them, as strings, and
+    # autodoc evaluates only the function's own: evaluate them here, in the function's module.
+    own = getattr(obj, "__dict__", {}).get("__signature__")
+    if own is None:
+        return None
+    from sphinx.util.inspect import evaluate_signature, stringify_signature
+
+    evaluated = evaluate_signature(own, getattr(obj, "__globals__", None))
+    return stringify_signature(evaluated, show_return_annotation=False, unqualified_typehints=True)
+
+
 def _fix_signature(
     app: Sphinx,
     what: str,
@@ -198,7 +211,7 @@ def _fix_signature(
 ) -> tuple[str, str] | None:
     if signature is None:
         return None
-    signature = _as_written(signature)
+    signature = _as_written(_evaluated_own_signature(obj) or signature)
     return_annotation = _as_written(return_annotation)
     if what in {"function", "method"}:
         # A method's class declares its own type parameters (Loop[_P, _R]).

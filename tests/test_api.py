@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import inspect
 import re
 from zoneinfo import ZoneInfo
 
@@ -109,6 +110,52 @@ def test_bad_arguments_fail_at_the_decorator(
 ) -> None:
     with pytest.raises(error, match=re.escape(message)):
         loop(**kwargs)  # type: ignore[call-overload]
+
+
+LOOP_DEFAULTS = {
+    "seconds": 0,
+    "minutes": 0,
+    "hours": 0,
+    "time": None,
+    "cron": None,
+    "tz": None,
+    "schedule": None,
+    "count": None,
+    "reconnect": True,
+    "name": None,
+    "overrun": None,
+    "grace": None,
+    "jitter": 0,
+    "random": None,
+    "timeout": None,
+    "on_timeout": "error",
+    "backoff": None,
+    "max_retries": None,
+    "on_error": "raise",
+    "exclusive": None,
+}
+
+
+def test_help_and_inspect_show_every_keyword_of_loop_with_its_default() -> None:
+    from anytasks._engine.options import LoopKeywords
+
+    parameters = inspect.signature(loop).parameters.values()
+    assert [(p.name, p.default) for p in parameters] == list(LOOP_DEFAULTS.items())
+    assert {p.kind for p in parameters} == {inspect.Parameter.KEYWORD_ONLY}
+    # Every keyword that the options take, and no other.
+    assert set(LOOP_DEFAULTS) == LoopKeywords.__optional_keys__
+
+
+@pytest.mark.parametrize(
+    "form",
+    [{}, {"time": datetime.time(9)}, {"schedule": anytasks.every(3)}, {"minutes": 2}],
+    ids=["none", "time", "schedule", "minutes"],
+)
+def test_every_keyword_given_as_its_default_is_as_if_not_given(form: dict[str, object]) -> None:
+    explicit = loop(**{**LOOP_DEFAULTS, **form})(body)  # type: ignore[call-overload]
+    implicit = loop(**form)(body)  # type: ignore[call-overload]
+    public = ("schedule", "count", "reconnect", "name", "seconds", "minutes", "hours", "time")
+    assert [getattr(explicit, a) for a in public] == [getattr(implicit, a) for a in public]
 
 
 def test_change_interval_validates_like_loop() -> None:

@@ -10,8 +10,10 @@ The convention for fenced code blocks in the documentation (English and Korean):
 - ```` ```python plain ````: a complete program that starts no event loop.
 - ```` ```python pytest conftest.py ```` / ```` ```python pytest test_x.py ````: the files of a
   small test suite; the blocks of one page are written to a directory together and run by
-  pytest in a subprocess, which must pass. A block in another language with the same tags,
-  such as ```` ```toml pytest pyproject.toml ````, is a configuration file of that suite.
+  pytest in a subprocess, which must pass (and again without pytest-asyncio and pytest-trio:
+  the ``conftest.py`` blocks and the AnyIO-marked tests alone). A block in another language
+  with the same tags, such as ```` ```toml pytest pyproject.toml ````, is a configuration file
+  of that suite.
 - ```` ```python no-run ````: shown but not run (only where running is impossible, such as a
   bot that logs in to Discord); it must still compile.
 - ```` ```text output ```` right after a runnable block: the exact standard output of it.
@@ -353,6 +355,35 @@ def test_pytest_examples(page: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout
     assert "skipped" not in result.stdout
+
+
+@pytest.mark.parametrize("page", PYTEST_PAGES)
+def test_pytest_examples_conftest_loads_without_pytest_asyncio_and_pytest_trio(
+    page: str, tmp_path: Path
+) -> None:
+    # A reader who copies every conftest.py block of a page but has neither plugin installed
+    # (pytest refuses a hook that no plugin declares): the AnyIO-marked tests still run.
+    blocks = [b for b in ALL_BLOCKS if b.page == page and b.tags[:1] == ["pytest"]]
+    conftest = [b for b in blocks if b.tags[1] == "conftest.py"]
+    anyio_tests = [b for b in blocks if b.tags[1].startswith("test_") and "mark.anyio" in b.source]
+    if not conftest or not anyio_tests:
+        pytest.skip(f"{page} has no conftest.py or no AnyIO-marked test to run with it")
+    for block in conftest + anyio_tests:
+        with (tmp_path / block.tags[1]).open("a", encoding="utf-8") as f:
+            f.write(block.source)
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    no_plugins = ["-p", "no:asyncio", "-p", "no:trio", "-p", "no:cacheprovider"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", *no_plugins, "-W", "error", "."],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout
 
 
 # -- the pages as a whole ------------------------------------------------------------------

@@ -23,7 +23,8 @@ def test_the_version_has_one_source() -> None:
     assert "version" not in project["project"]
     assert "version" in project["project"]["dynamic"]
     assert project["tool"]["hatch"]["version"]["path"] == "src/anytasks/__init__.py"
-    assert re.fullmatch(r"\d+\.\d+\.\d+", anytasks.__version__)
+    # A release, or (between releases) a development release of the coming one (PEP 440).
+    assert re.fullmatch(r"\d+\.\d+\.\d+(\.dev\d+)?", anytasks.__version__)
 
 
 def test_development_requirements_are_not_published() -> None:
@@ -35,14 +36,28 @@ def test_development_requirements_are_not_published() -> None:
     assert set(project["project"]["urls"]) == {"Documentation", "Source", "Changelog", "Issues"}
 
 
-def test_the_changelog_has_unreleased_on_top_and_a_dated_section_for_this_version() -> None:
+def test_the_changelog_has_unreleased_on_top_and_a_dated_section_per_release() -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     sections = re.findall(r"^## \[([^\]]+)\](.*)$", changelog, re.M)
     assert sections[0] == ("Unreleased", "")
     released = dict(sections[1:])
-    assert re.fullmatch(r" - \d{4}-\d{2}-\d{2}", released[anytasks.__version__])
+    for date in released.values():
+        assert re.fullmatch(r" - \d{4}-\d{2}-\d{2}", date)
+    version, dev = re.fullmatch(r"(\d+\.\d+\.\d+)(\.dev\d+)?", anytasks.__version__).groups()
+    if dev:
+        # A development release: what it will be released as is still under [Unreleased],
+        # and comes after every release.
+        assert version not in released
+        assert max(released, key=_release_key) == sections[1][0]
+        assert _release_key(version) > _release_key(sections[1][0])
+    else:
+        assert version in released
     for name, _ in sections:
         assert re.search(rf"^\[{re.escape(name)}\]: https://", changelog, re.M), name
+
+
+def _release_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
 
 
 @pytest.mark.parametrize(

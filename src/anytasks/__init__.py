@@ -80,7 +80,7 @@ __all__ = [
     "ticks",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 # Tracebacks, reprs and docs should say anytasks.Loop, not anytasks._loop.Loop. (Not the
 # Literal type aliases: they would print as anytasks.Literal[...].)

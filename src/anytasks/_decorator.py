@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import inspect
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
@@ -13,6 +14,11 @@ from ._loop import Loop, function_name, loop_from_options
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+    from ._engine.retry import BackoffSpec
+    from ._outcome import ErrorAction, TimeoutAction
+    from ._schedules.missed import Overrun
+    from .lease import Lease
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -141,3 +147,36 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
         return loop_from_options(func, options)
 
     return decorator
+
+
+def _keywords(
+    *,
+    seconds: float = 0,
+    minutes: float = 0,
+    hours: float = 0,
+    time: datetime.time | Sequence[datetime.time] | None = None,
+    cron: str | None = None,
+    tz: datetime.tzinfo | None = None,
+    schedule: AnySchedule | None = None,
+    count: int | None = None,
+    reconnect: bool = True,
+    name: str | None = None,
+    overrun: Overrun | None = None,
+    grace: float | None = None,
+    jitter: float = 0,
+    random: Callable[[], float] | None = None,
+    timeout: float | None = None,
+    on_timeout: TimeoutAction = "error",
+    backoff: BackoffSpec | None = None,
+    max_retries: int | None = None,
+    on_error: ErrorAction = "raise",
+    exclusive: Lease | None = None,
+) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]:
+    raise NotImplementedError  # never called: only its signature is used, below
+
+
+# The signature that help(), inspect.signature() and the API docs show. The implementation
+# takes **options, so that an unknown keyword fails with the message that names `@loop()`
+# and the forms of schedule are checked in the order the caller wrote them; the overloads
+# above are what type checkers read. tests/test_api.py holds this list to LoopKeywords.
+loop.__signature__ = inspect.signature(_keywords)  # type: ignore[attr-defined]
