@@ -172,9 +172,11 @@ def test_change_interval_validates_like_loop() -> None:
     assert (tick.seconds, tick.minutes, tick.hours, tick.time) == (0, 3, 0, None)
 
 
-def test_decorating_a_plain_function_is_a_type_error() -> None:
-    with pytest.raises(TypeError, match=r"@loop\(\) needs a coroutine function"):
-        loop(seconds=1)(not_async)  # type: ignore[arg-type]
+def test_decorating_a_plain_function_makes_a_loop_of_it() -> None:
+    # Its calls run in a worker thread (tests/test_sync_bodies.py).
+    made = loop(seconds=1)(not_async)
+    assert isinstance(made, anytasks.Loop)
+    assert made.coro is not_async
 
 
 @pytest.mark.parametrize("hook", ["before_loop", "after_loop", "error"])

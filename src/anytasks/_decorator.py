@@ -1,11 +1,11 @@
-"""``@anytasks.loop(...)``: the decorator that turns a coroutine function into a Loop."""
+"""``@anytasks.loop(...)``: the decorator that turns a function into a Loop."""
 
 from __future__ import annotations
 
 import datetime
 import inspect
 from collections.abc import Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast, overload
 
 from ._engine.options import AnySchedule, CommonKeywords, parse_options
 from ._engine.threads import check_body
@@ -24,6 +24,17 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
+class LoopDecorator(Protocol):
+    """What ``@loop(...)`` returns: it makes a :class:`Loop` of a function, ``async def`` or a
+    plain ``def`` (whose calls then run in a worker thread)."""
+
+    @overload
+    def __call__(self, func: Callable[_P, Coroutine[Any, Any, _R]], /) -> Loop[_P, _R]: ...
+
+    @overload
+    def __call__(self, func: Callable[_P, _R], /) -> Loop[_P, _R]: ...
+
+
 @overload
 def loop(
     *,
@@ -32,29 +43,31 @@ def loop(
     hours: float = 0,
     time: None = None,
     **options: Unpack[CommonKeywords],
-) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]: ...
+) -> LoopDecorator: ...
 
 
 @overload
 def loop(
     *, time: datetime.time | Sequence[datetime.time], **options: Unpack[CommonKeywords]
-) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]: ...
+) -> LoopDecorator: ...
 
 
 @overload
 def loop(
     *, cron: str, tz: datetime.tzinfo | None = None, **options: Unpack[CommonKeywords]
-) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]: ...
+) -> LoopDecorator: ...
 
 
 @overload
-def loop(
-    *, schedule: AnySchedule, **options: Unpack[CommonKeywords]
-) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]: ...
+def loop(*, schedule: AnySchedule, **options: Unpack[CommonKeywords]) -> LoopDecorator: ...
 
 
-def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]:
-    """Turn a coroutine function into a :class:`Loop` that runs it on a schedule.
+def loop(**options: Any) -> LoopDecorator:
+    """Turn a function into a :class:`Loop` that runs it on a schedule.
+
+    The function is a coroutine function (``async def``), or a plain ``def``: then each call
+    runs in a worker thread, so that a blocking body does not hold the event loop up (see
+    :ref:`blocking-bodies`).
 
     With ``seconds``/``minutes``/``hours`` the body runs at once, then every
     interval, on a fixed grid of the event loop's monotonic clock (start + k *
@@ -137,7 +150,7 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
     # functions of one name (a factory of loops) makes them once.
     named = parsed
 
-    def decorator(func: Callable[_P, Coroutine[Any, Any, _R]]) -> Loop[_P, _R]:
+    def decorator(func: Callable[..., Any]) -> Loop[..., Any]:
         nonlocal named
         check_body(func, "@loop()")
         name = parsed.name or f"anytasks: {function_name(func, '__qualname__')}"
@@ -146,7 +159,7 @@ def loop(**options: Any) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Lo
             options = named = replace(parsed, name=name)
         return loop_from_options(func, options)
 
-    return decorator
+    return cast("LoopDecorator", decorator)
 
 
 def _keywords(
@@ -171,7 +184,7 @@ def _keywords(
     max_retries: int | None = None,
     on_error: ErrorAction = "raise",
     exclusive: Lease | None = None,
-) -> Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]:
+) -> LoopDecorator:
     raise NotImplementedError  # never called: only its signature is used, below
 
 

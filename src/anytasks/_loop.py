@@ -111,9 +111,15 @@ class Loop(Generic[_P, _R]):
     copy of the loop.
     """
 
+    @overload
     def __init__(
         self, coro: Callable[_P, Coroutine[Any, Any, _R]], **options: Unpack[LoopKeywords]
-    ) -> None:
+    ) -> None: ...
+
+    @overload
+    def __init__(self, coro: Callable[_P, _R], **options: Unpack[LoopKeywords]) -> None: ...
+
+    def __init__(self, coro: Callable[..., Any], **options: Unpack[LoopKeywords]) -> None:
         check_body(coro, "@loop()")
         parsed = parse_options(dict(options))
         if parsed.name is None:

@@ -150,7 +150,8 @@ def check_loop_arguments() -> None:
     # pyright reports both that no overload matches and the bad argument.
     loop(time="09:00")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType, reportCallIssue]
     loop(count="3")  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]
-    loop(seconds=1)(not_async)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    # A plain function is a body too (run in a worker thread): its types carry over.
+    assert_type(loop(seconds=1)(not_async), anytasks.Loop[[], None])
 
     # The other forms of schedule, and the timing settings every form takes.
     loop(cron="*/5 * * * *", tz=datetime.timezone.utc, count=3, overrun="skip")
