@@ -15,7 +15,6 @@ standby takes over at its next poll rather than after a ttl.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
 import logging
 import math
@@ -27,6 +26,7 @@ from collections.abc import Awaitable, Callable, Generator
 import anyio
 from anyio.abc import TaskStatus
 
+from .._frozen import replace
 from .._lease_context import CurrentLease, current
 from .._schedules.missed import draw
 from ..lease._common import Grant, Lease, LeaseUnavailable
@@ -215,6 +215,12 @@ class Exclusive:
 
     # -- the iterations -----------------------------------------------------------------
 
+    def last_recorded(self) -> datetime.datetime | None:
+        """The latest slot that any holder recorded, if this run holds the lease: where a
+        replica that starts (again) after a stop picks its schedule up."""
+        grant = self.grant
+        return None if grant is None else grant.last_slot
+
     async def claim(self, slot: datetime.datetime) -> bool:
         """Whether this run may run ``slot``: it holds the lease, the slot is later than any
         recorded, and recording it succeeded."""
@@ -243,7 +249,7 @@ class Exclusive:
             return False
         held = self.grant
         if recorded and held is not None and held.token == grant.token:
-            self.grant = dataclasses.replace(held, last_slot=slot)
+            self.grant = replace(held, last_slot=slot)
             return True
         return False
 

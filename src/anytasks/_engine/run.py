@@ -421,6 +421,12 @@ class Run:
         # The innermost scope around the waits: the run's own, but for a lease's keeper.
         position.wait_scope = self.scope if self.exclusive is None else None
         scheduled = position.start()
+        exclusive = self.exclusive
+        if exclusive is not None and position.last_target is None:
+            # The lease remembers the last slot that ran, before this run (a restart, a
+            # deploy): the slots since then were missed, and overrun= and grace= decide what
+            # runs of them, as for slots missed within a run.
+            position.last_target = exclusive.last_recorded()
         # Unpacked, not kept: every local of this frame is memory for as long as the loop
         # runs (tracemalloc, W2).
         current_time, checkpoint, sleep_until = position.bound()

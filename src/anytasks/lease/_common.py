@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, final, runtime_checkable
 
 from .._checks import check_seconds
+from .._frozen import Frozen
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -31,8 +31,8 @@ class LeaseUnavailable(ConnectionError):
     """
 
 
-@dataclass(frozen=True)
-class Grant:
+@final
+class Grant(Frozen):
     """Proof that a holder held a lease, and until when it may rely on that.
 
     :ivar key: the lease's key.
@@ -47,11 +47,30 @@ class Grant:
         :meth:`Lease.record_slot`, or ``None``.
     """
 
+    __slots__ = ("holder", "key", "last_slot", "token", "valid_until")
+    __match_args__ = ("key", "holder", "token", "valid_until", "last_slot")
+
     key: str
     holder: str
     token: int
     valid_until: float
     last_slot: datetime.datetime | None
+
+    def __init__(
+        self,
+        key: str,
+        holder: str,
+        token: int,
+        valid_until: float,
+        last_slot: datetime.datetime | None,
+    ) -> None:
+        self._set(
+            key=key, holder=holder, token=token, valid_until=valid_until, last_slot=last_slot
+        )
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)
+        return f"Grant({fields})"
 
 
 @runtime_checkable

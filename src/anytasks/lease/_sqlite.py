@@ -35,12 +35,12 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import anyio
 import anyio.to_thread
 
+from .._frozen import Frozen
 from ._common import (
     Grant,
     KeyedLease,
@@ -157,13 +157,19 @@ def host_clock() -> tuple[str | None, float]:
     return boot_id, 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class Now:
+@final
+class Now(Frozen):
     """The time of one transaction, on both clocks the row keeps."""
+
+    __slots__ = ("boot_id", "monotonic", "wall")
+    __match_args__ = ("boot_id", "monotonic", "wall")
 
     boot_id: str | None
     monotonic: float
     wall: float
+
+    def __init__(self, boot_id: str | None, monotonic: float, wall: float) -> None:
+        self._set(boot_id=boot_id, monotonic=monotonic, wall=wall)
 
     @classmethod
     def read(cls) -> Now:
@@ -171,9 +177,19 @@ class Now:
         return cls(boot_id, time.monotonic() - offset, time.time())
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+@final
+class Row(Frozen):
     """One key's row, as read inside a transaction."""
+
+    __slots__ = ("boot_id", "expires_at", "expires_monotonic", "holder", "last_slot", "token")
+    __match_args__ = (
+        "holder",
+        "token",
+        "boot_id",
+        "expires_monotonic",
+        "expires_at",
+        "last_slot",
+    )
 
     holder: str | None
     token: int
@@ -181,6 +197,24 @@ class Row:
     expires_monotonic: float | None
     expires_at: float | None
     last_slot: int | None
+
+    def __init__(
+        self,
+        holder: str | None,
+        token: int,
+        boot_id: str | None,
+        expires_monotonic: float | None,
+        expires_at: float | None,
+        last_slot: int | None,
+    ) -> None:
+        self._set(
+            holder=holder,
+            token=token,
+            boot_id=boot_id,
+            expires_monotonic=expires_monotonic,
+            expires_at=expires_at,
+            last_slot=last_slot,
+        )
 
     def held(self, now: Now) -> bool:
         """Whether a holder has the lease at ``now``: by the monotonic clock when the row
