@@ -51,7 +51,10 @@ def test_signatures_read_as_written(site: Path) -> None:
     assert "start(*args: _P.args, **kwargs: _P.kwargs) → Task[None] | None" in shown
     assert any(
         s.startswith("anytasks.loop(")
-        and s.endswith("→ Callable[[Callable[_P, Coroutine[Any, Any, _R]]], Loop[_P, _R]]")
+        and s.endswith(
+            "on_error: Literal['raise', 'continue'] = 'raise', "
+            "exclusive: Lease | None = None) → LoopDecorator"
+        )
         for s in shown
     )
     hook = "Coroutine[Any, Any, Any]"

@@ -25,11 +25,14 @@ from __future__ import annotations
 import datetime
 import sys
 import types
+import weakref
 from collections.abc import Awaitable, Callable, Generator
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast, final
 
 import anyio
 import anyio.lowlevel
+
+from .._frozen import Frozen
 
 if TYPE_CHECKING:
     import asyncio
@@ -46,12 +49,26 @@ class Wakeable(Protocol):
         ...
 
 
-class Primitives(NamedTuple):
+@final
+class Primitives(Frozen):
+    """What a loop needs of the backend running it, bound once."""
+
+    __slots__ = ("checkpoint", "current_time", "sleep_until")
+    __match_args__ = ("current_time", "checkpoint", "sleep_until")
+
     current_time: Callable[[], float]
     checkpoint: Callable[[], Awaitable[None]]
     #: ``sleep_until(deadline, sleeper)`` returns at ``deadline`` or when
     #: ``sleeper.wake()`` is called, whichever comes first.
     sleep_until: Callable[[float, Wakeable], Awaitable[None]]
+
+    def __init__(
+        self,
+        current_time: Callable[[], float],
+        checkpoint: Callable[[], Awaitable[None]],
+        sleep_until: Callable[[float, Wakeable], Awaitable[None]],
+    ) -> None:
+        self._set(current_time=current_time, checkpoint=checkpoint, sleep_until=sleep_until)
 
 
 def trio_running() -> Any:
@@ -66,16 +83,35 @@ def trio_running() -> Any:
 
 
 def bind_primitives() -> Primitives:
-    """The primitives of the backend running the calling task."""
+    """The primitives of the backend running the calling task.
+
+    One value per event loop, shared by its runs: each run held one of its own, 64 bytes for
+    as long as it ran (W2).
+    """
+    global _trio_primitives, _asyncio_primitives
     trio = trio_running()
     if trio is not None:
-        return Primitives(trio.current_time, trio.lowlevel.checkpoint, _trio_sleep_until)
+        if _trio_primitives is None:
+            _trio_primitives = Primitives(
+                trio.current_time, trio.lowlevel.checkpoint, _trio_sleep_until
+            )
+        return _trio_primitives
     event_loop = running_asyncio_loop()
     if event_loop is None:
         return _PORTABLE
+    cached = _asyncio_primitives
+    if cached is not None and cached[0]() is event_loop:
+        return cached[1]
     if _Waiter is None:
         _bind_asyncio()
-    return Primitives(event_loop.time, _asyncio_checkpoint, _asyncio_sleep_until)
+    primitives = Primitives(event_loop.time, _asyncio_checkpoint, _asyncio_sleep_until)
+    _asyncio_primitives = (weakref.ref(event_loop), primitives)
+    return primitives
+
+
+_trio_primitives: Primitives | None = None
+# The primitives of the event loop that asked last (held weakly: a closed loop goes).
+_asyncio_primitives: tuple[weakref.ref[asyncio.AbstractEventLoop], Primitives] | None = None
 
 
 def current_asyncio_task() -> asyncio.Task[Any] | None:

@@ -429,7 +429,9 @@ class Run:
             position.last_target = exclusive.last_recorded()
         # Unpacked, not kept: every local of this frame is memory for as long as the loop
         # runs (tracemalloc, W2).
-        current_time, checkpoint, sleep_until = position.bound()
+        primitives = position.bound()
+        current_time, checkpoint = primitives.current_time, primitives.checkpoint
+        sleep_until = primitives.sleep_until
         options = record.options
         interval = options.interval
         if interval is None or position.paused:

@@ -26,11 +26,12 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, NamedTuple, NoReturn, final
+from typing import Any, NoReturn, final
 
 import anyio
 
 from .._engine.events import Listener, add_listener, remove_listener
+from .._frozen import Frozen
 from .._loop import Loop
 from .._running import RunningLoops, running
 
@@ -49,11 +50,18 @@ MIN_CANCEL_GRACE = 1.0
 AnyLoop = Loop[..., Any]
 
 
-class Setup(NamedTuple):
+@final
+class Setup(Frozen):
     """What the service runs: the loops, and the listeners that get their events meanwhile."""
 
+    __slots__ = ("listeners", "loops")
+    __match_args__ = ("loops", "listeners")
+
     loops: Sequence[AnyLoop]
-    listeners: Sequence[Listener] = ()
+    listeners: Sequence[Listener]
+
+    def __init__(self, loops: Sequence[AnyLoop], listeners: Sequence[Listener] = ()) -> None:
+        self._set(loops=loops, listeners=listeners)
 
 
 async def serve(prepare: Callable[[], Awaitable[Setup]], *, grace: float) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
 
 import anyio
@@ -16,12 +15,16 @@ if TYPE_CHECKING:
     pass
 
 
-@dataclass
 class _State:
-    holder: str | None = None
-    token: int = 0
-    expires_at: float = float("-inf")
-    last_slot: datetime.datetime | None = None
+    """One key's lease, as the server would keep it."""
+
+    __slots__ = ("expires_at", "holder", "last_slot", "token")
+
+    def __init__(self) -> None:
+        self.holder: str | None = None
+        self.token = 0
+        self.expires_at = float("-inf")
+        self.last_slot: datetime.datetime | None = None
 
 
 # One state per key, for every MemoryLease in the process: that is what makes two lease

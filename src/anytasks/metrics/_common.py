@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, final
 
 from .._engine.backend import wall_now
+from .._frozen import Frozen
 
 if TYPE_CHECKING:
     from .._loop import Loop
@@ -26,14 +27,21 @@ def unix_nanos(when: datetime.datetime) -> int:
     return (when - _EPOCH) // _MICROSECOND * 1000
 
 
-class LoopReading(NamedTuple):
+@final
+class LoopReading(Frozen):
     """What the loops of one name report at collection time."""
+
+    __slots__ = ("name", "next_run", "running")
+    __match_args__ = ("name", "running", "next_run")
 
     name: str
     #: Whether a run of one of them is in progress.
     running: bool
     #: The earliest next iteration among them, as a Unix time; None if none is due.
     next_run: float | None
+
+    def __init__(self, name: str, running: bool, next_run: float | None) -> None:
+        self._set(name=name, running=running, next_run=next_run)
 
 
 class SeenLoops:
@@ -73,4 +81,4 @@ class SeenLoops:
                 if next_run is None or (seen.next_run is not None and seen.next_run < next_run):
                     next_run = seen.next_run
             readings[name] = LoopReading(name, running, next_run)
-        return sorted(readings.values())
+        return [readings[name] for name in sorted(readings)]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterable
 from contextvars import Token
-from typing import TYPE_CHECKING, Any, NamedTuple, final
+from typing import TYPE_CHECKING, Any, final
 
 try:
     from opentelemetry import context as otel_context
@@ -40,6 +40,7 @@ from .._engine.events import (
     LoopEnded,
     LoopEvent,
 )
+from .._frozen import Frozen
 from . import DURATION_BUCKETS, LATENESS_BUCKETS
 from ._common import SeenLoops, unix_nanos, wall_time
 
@@ -51,12 +52,19 @@ __all__ = ["OpenTelemetryMetrics"]
 _LOOP = "anytasks.loop"
 
 
-class _Open(NamedTuple):
+@final
+class _Open(Frozen):
     """The span of an iteration in progress, and the context token that made it current."""
+
+    __slots__ = ("iteration", "span", "token")
+    __match_args__ = ("iteration", "span", "token")
 
     iteration: int
     span: Span
     token: Token[otel_context.Context]
+
+    def __init__(self, iteration: int, span: Span, token: Token[otel_context.Context]) -> None:
+        self._set(iteration=iteration, span=span, token=token)
 
 
 @final
