@@ -16,15 +16,15 @@ import pytest
 
 from anytasks.testing import virtual_time
 
-# The real servers of the lease tests (tests/servers.py), started only when a test needs one,
-# and the SQLite file of SQLiteLease's.
-from servers import postgres_server as postgres_server
-from servers import pytest_terminal_summary as pytest_terminal_summary
-from servers import real_time_backend as real_time_backend
-from servers import redis_server as redis_server
-from servers import remote_server as remote_server
-from servers import server as server
-from servers import sqlite_file as sqlite_file
+# The real servers of the lease tests (support/servers.py), started only when a test needs
+# one, and the SQLite file of SQLiteLease's.
+from support.servers import postgres_server as postgres_server
+from support.servers import pytest_terminal_summary as pytest_terminal_summary
+from support.servers import real_time_backend as real_time_backend
+from support.servers import redis_server as redis_server
+from support.servers import remote_server as remote_server
+from support.servers import server as server
+from support.servers import sqlite_file as sqlite_file
 
 BACKENDS = ["asyncio", "asyncio+uvloop", "trio"]
 

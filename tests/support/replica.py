@@ -3,7 +3,7 @@
 An exclusive loop whose body writes the slot it runs to a shared PostgreSQL table, fenced by
 the lease's token in the same transaction, and logs every attempt, accepted or not::
 
-    python tests/replica.py BACKEND STORE LEASE_URL DSN KEY TTL SLOT CONTROL_DIR
+    python tests/support/replica.py BACKEND STORE LEASE_URL DSN KEY TTL SLOT CONTROL_DIR
 
 BACKEND is ``asyncio``, ``asyncio+uvloop`` or ``trio``; STORE ``redis``, ``postgres`` or
 ``sqlite`` (LEASE_URL is then the database file's path).

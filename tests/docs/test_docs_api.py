@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+from support.paths import DOCS
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("sphinx") is None or importlib.util.find_spec("myst_parser") is None,

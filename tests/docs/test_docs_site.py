@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+from support.paths import DOCS
+
 KO = DOCS / "ko"
 
 

@@ -1,4 +1,4 @@
-"""RedisLease and PostgresLease against real servers (tests/servers.py), and SQLiteLease on a
+"""RedisLease and PostgresLease against real servers (support/servers.py), and SQLiteLease on a
 file that several lease objects (and processes) open, on real time.
 
 The stores' clocks decide expiry, so these tests cannot run on virtual time: they override
@@ -18,7 +18,6 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -33,7 +32,8 @@ from anytasks.lease import (
     RedisLease,
     SQLiteLease,
 )
-from servers import PostgresServer, RedisServer, SQLiteFile, Store
+from support.paths import SRC
+from support.servers import PostgresServer, RedisServer, SQLiteFile, Store
 
 pytestmark = pytest.mark.anyio
 
@@ -377,7 +377,7 @@ def test_processes_competing_for_one_key_never_overlap(server: Store, key: str) 
         kind, url = "sqlite", str(server.path)
     else:
         kind, url = "postgres", server.dsn
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", COMPETITOR, kind, url, key, f"p{n}", "1.5"],

@@ -2,8 +2,8 @@
 
 Several loops with one key stand for replicas: each slot runs on exactly one of them, a
 handover loses no slot, a lost lease cancels the body at the exact end of its validity. The
-same against real Redis and PostgreSQL, and across processes, is in test_exclusive_servers.py
-and test_replicas.py.
+same against real Redis and PostgreSQL, and across processes, is in
+lease/test_exclusive_servers.py and lease/test_replicas.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 import anytasks
 from anytasks import EndReason, IterationFinished, LoopEnd, LoopEvent
 from anytasks.lease import MemoryLease
-from leases import Partitioned
+from support.leases import Partitioned
 
 pytestmark = [pytest.mark.anyio, pytest.mark.virtual_time]
 

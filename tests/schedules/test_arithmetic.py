@@ -1,3 +1,10 @@
+"""The pure arithmetic under ``every()`` and ``daily()``, with ``now`` passed in.
+
+An interval's total (``validate_interval``); times of day normalized (``normalize_times``), put
+on a local date across DST gaps and folds (``resolve_local``), and the next run after an
+instant (``next_time_of_day``), with exact cases and properties over many zones.
+"""
+
 from __future__ import annotations
 
 import datetime

@@ -1,6 +1,6 @@
 """Fault tests: three replica processes, one exclusive loop, a shared PostgreSQL table.
 
-Each replica (tests/replica.py; one on asyncio, one on asyncio+uvloop, one on Trio) runs the
+Each replica (support/replica.py; one on asyncio, one on asyncio+uvloop, one on Trio) runs the
 same exclusive loop, every SLOT seconds; its body writes the slot it runs to a shared table in
 PostgreSQL, fenced by its token in the same transaction, and logs every attempt. Against each
 lease store (Redis, PostgreSQL, an SQLite file), one test runs a sequence of faults on
@@ -43,7 +43,15 @@ import anyio
 import psycopg
 import pytest
 
-from servers import PostgresServer, RedisServer, SQLiteFile, Store, postgres_cluster, reports
+from support.paths import SRC, SUPPORT
+from support.servers import (
+    PostgresServer,
+    RedisServer,
+    SQLiteFile,
+    Store,
+    postgres_cluster,
+    reports,
+)
 
 TTL = 1.0
 SLOT = 0.1
@@ -62,8 +70,7 @@ LOCKED = 0.5
 # scheduling, and a standby's request on its way.
 SLACK = 0.3
 
-REPLICA = Path(__file__).with_name("replica.py")
-SRC = Path(__file__).parents[1] / "src"
+REPLICA = SUPPORT / "replica.py"
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.replicas]
 
@@ -157,7 +164,7 @@ class Replicas:
         for pid, (process, _) in self.processes.items():
             if process.poll() is None:
                 os.kill(pid, signal.SIGCONT)
-                os.kill(pid, signal.SIGUSR1)  # tests/replica.py: dump its threads' stacks
+                os.kill(pid, signal.SIGUSR1)  # support/replica.py: dump its threads' stacks
         time.sleep(1)
         for log in sorted(self.control.glob("*.log")):
             lines += [f"--- {log.name}", log.read_text()[-6000:]]

@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 import re
 import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ROOT / "benchmarks"
-DOCS = ROOT / "docs"
+from support.paths import BENCHMARKS, DOCS, ROOT
+
 RESULTS = json.loads((BENCHMARKS / "results" / "results.json").read_text(encoding="utf-8"))
 
 

@@ -1,9 +1,9 @@
 """Exclusive loops (``exclusive=``) on RedisLease and PostgresLease, against real servers, and
 on SQLiteLease.
 
-The properties of test_exclusive.py, in one process but on real time (the servers' clocks
-decide expiry): several loops with one key stand for replicas. Each slot runs on exactly one,
-a graceful handover loses no slot and moves the fencing token on, and a write fenced with
+The properties of engine/test_exclusive.py, in one process but on real time (the servers'
+clocks decide expiry): several loops with one key stand for replicas. Each slot runs on exactly
+one, a graceful handover loses no slot and moves the fencing token on, and a write fenced with
 ``current_lease().token`` in the application's own PostgreSQL transaction accepts the holder
 and rejects a holder whose lease has passed to another. The same across processes, with
 faults, is test_replicas.py.
@@ -24,8 +24,8 @@ import pytest
 
 import anytasks
 from anytasks.lease import PostgresLease, RedisLease, SQLiteLease
-from leases import Partitioned
-from servers import PostgresServer, RedisServer, SQLiteFile, Store
+from support.leases import Partitioned
+from support.servers import PostgresServer, RedisServer, SQLiteFile, Store
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 

@@ -36,12 +36,12 @@ from anytasks.lease._sqlite import (
     problem_with_place,
     read_mounts,
 )
+from support.paths import SRC
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 UTC = datetime.timezone.utc
 SLOT = datetime.datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
-SRC = Path(__file__).parents[1] / "src"
 
 
 @pytest.fixture

@@ -568,7 +568,7 @@ def test_cron_runs_are_increasing_and_fixed_times_agree_with_cronsim(
     assert all(a < b for a, b in itertools.pairwise([after, *seen]))
     if expr not in FIXED:
         # cronsim steps the hours of these by 3600 s of UTC, wrong where the clocks change
-        # by 30 minutes (Lord_Howe); tests/test_cron_zones.py holds them to an oracle.
+        # by 30 minutes (Lord_Howe); test_cron_zones.py holds them to an oracle.
         return
 
     # Driven directly, cronsim may offer a run that is not after `after` (when `after` is in

@@ -50,8 +50,8 @@ import pytest
 import anytasks
 import anytasks.lease._memory
 import anytasks.testing
+from support.paths import DOCS
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 PAGES = sorted(path for path in DOCS.rglob("*.md") if "_build" not in path.relative_to(DOCS).parts)
 
 # The wall time at which the examples' virtual clocks start, unless an example says otherwise.
@@ -405,7 +405,7 @@ def test_sphinx_reads_only_the_pages_checked_here() -> None:
     assert conf["source_suffix"] == {".md": "markdown"}
 
 
-# Every page with a Korean twin (tests/test_docs_site.py checks that every page has one).
+# Every page with a Korean twin (test_docs_site.py checks that every page has one).
 GUIDES = sorted(path.name for path in DOCS.glob("*.md") if (DOCS / "ko" / path.name).is_file())
 
 
