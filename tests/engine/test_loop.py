@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime
+import functools
 import logging
 import sys
+from typing import Any
 
 import anyio
 import anyio.lowlevel
 import pytest
 
 import anytasks
+from anytasks.testing import wall_now
 
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup
 
 pytestmark = pytest.mark.anyio
+
+
+def utc(*args: int) -> datetime.datetime:
+    return datetime.datetime(*args, tzinfo=datetime.timezone.utc)
 
 
 class Recorder:
@@ -127,6 +136,21 @@ async def test_arguments_reach_the_body() -> None:
 
     await body.run(7, label="x")
     assert got == [(7, "x"), (7, "x")]
+
+
+async def test_a_partial_of_a_coroutine_function_is_a_loop_body() -> None:
+    seen: list[tuple[str, int]] = []
+
+    async def record(label: str, number: int) -> None:
+        seen.append((label, number))
+
+    partial_loop = anytasks.loop(seconds=0, count=2)(functools.partial(record, "p"))
+    assert (
+        partial_loop.name
+        == "anytasks: test_a_partial_of_a_coroutine_function_is_a_loop_body.<locals>.record"
+    )
+    await partial_loop.run(7)
+    assert seen == [("p", 7), ("p", 7)]
 
 
 # -- stop ------------------------------------------------------------------------------
@@ -311,6 +335,49 @@ async def test_cancel_right_after_start_never_runs_the_body() -> None:
     assert events == ["after cancelled=True"]
 
 
+def _at_deadline(deadline: float, callback: Any, backend_name: str, tg: Any) -> None:
+    """Call ``callback`` in the same event-loop tick as a loop's timer for ``deadline``."""
+    if backend_name == "trio":
+
+        async def later() -> None:
+            import trio
+
+            await trio.sleep_until(deadline)
+            callback()
+
+        tg.start_soon(later)
+    else:
+        # Scheduled after the loop's own timer for the same time: both fire in one tick,
+        # the loop's first.
+        asyncio.get_running_loop().call_at(deadline, callback)
+
+
+@pytest.mark.virtual_time
+async def test_cancel_in_the_tick_the_timer_fires_runs_no_more_body(backend_name: str) -> None:
+    calls: list[float] = []
+    cancelled = False
+    t0 = anyio.current_time()
+
+    @anytasks.loop(seconds=10)
+    async def body(tg: Any) -> None:
+        assert not cancelled, "the body ran after cancel() had returned"
+        calls.append(anyio.current_time() - t0)
+        if len(calls) == 1:
+            _at_deadline(anyio.current_time() + 10, cancel, backend_name, tg)
+
+    def cancel() -> None:
+        nonlocal cancelled
+        body.cancel()
+        cancelled = True
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(body.run, tg)
+    # On asyncio the loop's timer fires first, then cancel(): the woken loop must not begin
+    # its body. Trio runs the tasks woken in one tick in a random order, so there the body
+    # may also have begun (legitimately) before cancel() was called.
+    assert calls == [0] if backend_name != "trio" else calls in ([0], [0, 10])
+
+
 # -- restart ---------------------------------------------------------------------------
 
 
@@ -368,6 +435,35 @@ async def test_restart_in_a_host_and_join_waits_across_it() -> None:
     assert tags[0] == "a"
     assert tags[-1] == "b"
     assert tags.count("b") == 1
+
+
+@pytest.mark.virtual_time
+async def test_restart_in_the_tick_the_timer_fires_runs_only_the_new_body(
+    backend_name: str,
+) -> None:
+    calls: list[str] = []
+    restarted = False
+
+    @anytasks.loop(seconds=10, count=3)
+    async def body(label: str, tg: Any) -> None:
+        assert not (restarted and label == "old"), "the old body ran after restart() returned"
+        calls.append(label)
+        if calls == ["old"]:
+            _at_deadline(anyio.current_time() + 10, restart, backend_name, tg)
+
+    def restart() -> None:
+        nonlocal restarted
+        body.restart("new", tg)
+        restarted = True
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(body.run, "old", tg)
+    # As above, on Trio the old body may have begun in that tick before restart() was called.
+    new_run = ["new", "new", "new"]
+    if backend_name != "trio":
+        assert calls == ["old", *new_run]
+    else:
+        assert calls in (["old", *new_run], ["old", "old", *new_run])
 
 
 # -- errors ----------------------------------------------------------------------------
@@ -618,6 +714,119 @@ async def test_next_iteration_is_an_aware_utc_datetime_on_the_grid() -> None:
     assert tick.next_iteration is None
 
 
+@pytest.mark.virtual_time
+async def test_change_interval_to_time_when_behind_schedule() -> None:
+    seen: list[datetime.datetime] = []
+
+    @anytasks.loop(seconds=0, count=4)
+    async def body() -> None:
+        seen.append(wall_now())
+        if body.current_loop == 1:
+            body.change_interval(time=datetime.time(13))
+
+    await body.run()
+    # virtual_start is 2026-01-05 12:00 UTC.
+    assert seen == [
+        utc(2026, 1, 5, 12),
+        utc(2026, 1, 5, 12),
+        utc(2026, 1, 5, 13),
+        utc(2026, 1, 6, 13),
+    ]
+
+
+@pytest.mark.virtual_time
+async def test_change_interval_to_time_right_after_an_overrun() -> None:
+    seen: list[datetime.datetime] = []
+
+    @anytasks.loop(seconds=10, count=3)
+    async def body() -> None:
+        seen.append(wall_now())
+        if body.current_loop == 0:
+            await anyio.sleep(25)  # overruns two slots
+            body.change_interval(time=datetime.time(12, 30))
+
+    await body.run()
+    assert seen == [utc(2026, 1, 5, 12), utc(2026, 1, 5, 12, 30), utc(2026, 1, 6, 12, 30)]
+
+
+@pytest.mark.virtual_time
+@pytest.mark.parametrize("where", ["before_loop", "backoff", "waiting"])
+async def test_change_interval_to_time_from_other_states(where: str) -> None:
+    seen: list[datetime.datetime] = []
+    failures = 0
+
+    @anytasks.loop(seconds=5, count=2)
+    async def body() -> None:
+        nonlocal failures
+        if where == "backoff" and failures == 0:
+            failures += 1
+            raise OSError("flaky")
+        seen.append(wall_now())
+
+    @body.before_loop
+    async def before() -> None:
+        if where == "before_loop":
+            body.change_interval(time=datetime.time(12, 30))
+
+    async def control() -> None:
+        await anyio.sleep(0.5)  # in the backoff wait, or in the wait after the first run
+        if where != "before_loop":
+            body.change_interval(time=datetime.time(12, 30))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(body.run)
+        tg.start_soon(control)
+    if where == "before_loop":
+        assert seen == [utc(2026, 1, 5, 12, 30), utc(2026, 1, 6, 12, 30)]
+    else:
+        # The iteration that was retried or had just run stays where it was.
+        first = seen[0]
+        assert first < utc(2026, 1, 5, 12, 0, 5)
+        assert seen[1:] == [utc(2026, 1, 5, 12, 30)]
+
+
+@pytest.mark.virtual_time
+@pytest.mark.parametrize(
+    ("at", "seconds", "times"),
+    [
+        # Not 3000 runs back to back: one now, then every second from there.
+        (3000, 1, [0, 3000, 3001, 3002]),
+        # Still ahead: the new interval counts from the last run at 0.
+        (10, 60, [0, 60, 120, 180]),
+    ],
+)
+async def test_change_interval_to_a_shorter_interval_runs_at_most_once_at_once(
+    at: float, seconds: float, times: list[float]
+) -> None:
+    seen: list[float] = []
+    t0 = anyio.current_time()
+
+    @anytasks.loop(hours=1, count=4)
+    async def body() -> None:
+        seen.append(anyio.current_time() - t0)
+
+    async def control() -> None:
+        await anyio.sleep(at)
+        body.change_interval(seconds=seconds)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(body.run)
+        tg.start_soon(control)
+    assert seen == times
+
+
+async def test_next_iteration_of_a_huge_interval_is_the_far_future() -> None:
+    seen: list[datetime.datetime | None] = []
+
+    @anytasks.loop(seconds=1e12, count=2)
+    async def body() -> None:
+        seen.append(body.next_iteration)
+        body.stop()
+
+    await body.run()
+    assert seen == [datetime.datetime.max.replace(tzinfo=datetime.timezone.utc)]
+
+
 # -- starting ----------------------------------------------------------------------------
 
 
@@ -657,6 +866,30 @@ async def test_task_group_start_returns_even_if_stopped_in_before_loop() -> None
     assert not body.is_running()
 
 
+async def test_task_group_start_waits_for_before_loop_across_a_restart() -> None:
+    events: list[str] = []
+    runs = 0
+
+    @anytasks.loop(seconds=0, count=1)
+    async def body() -> None:
+        events.append("body")
+
+    @body.before_loop
+    async def before() -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            body.restart()
+            await anyio.sleep(1)
+        events.append(f"before {runs} done")
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(body.run)
+        events.append("start() returned")
+    # The body runs before the starting task resumes: nothing in between awaits.
+    assert events == ["before 2 done", "body", "start() returned"]
+
+
 async def test_running_twice_is_an_error() -> None:
     @anytasks.loop(seconds=1)
     async def body() -> None:
@@ -671,13 +904,16 @@ async def test_running_twice_is_an_error() -> None:
         body.cancel()
 
 
-async def test_join_returns_at_once_when_not_running() -> None:
+async def test_already_running_points_to_join_and_is_running() -> None:
     @anytasks.loop(seconds=1)
     async def body() -> None:
         pass
 
-    with anyio.fail_after(1):
-        await body.join()
+    async with anyio.create_task_group() as tg:
+        await tg.start(body.run)
+        with pytest.raises(RuntimeError, match=r"await loop.join\(\).*loop.is_running\(\)"):
+            await body.run()
+        body.cancel()
 
 
 async def test_stop_from_another_task_while_catching_up() -> None:

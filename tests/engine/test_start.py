@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sys
+from typing import Any
 
 import anyio
 import pytest
 
 import anytasks
+from support.backends import asyncio_only
 
 pytestmark = pytest.mark.anyio
-
-asyncio_only = pytest.mark.parametrize(
-    "anyio_backend", ["asyncio", "asyncio+uvloop"], indirect=True
-)
 
 
 # -- background() ------------------------------------------------------------------------
@@ -167,6 +166,33 @@ async def test_a_host_cannot_be_entered_twice() -> None:
             await host.__aenter__()
 
 
+async def test_start_from_a_task_that_outlived_its_host_is_a_clear_error() -> None:
+    ran: list[int] = []
+
+    @anytasks.loop(seconds=0, count=1)
+    async def body() -> None:
+        ran.append(1)
+
+    host_ended = anyio.Event()
+    errors: list[str] = []
+
+    async def straggler() -> None:
+        await host_ended.wait()
+        with pytest.raises(RuntimeError, match=r"outlived its anytasks\.background") as info:
+            body.start()
+        errors.append(str(info.value))
+        assert not body.is_running()
+        await body.join()  # returns at once
+        await body.run()  # and the loop still starts
+
+    async with anyio.create_task_group() as tg:
+        async with anytasks.background():
+            tg.start_soon(straggler)  # inherits the host's context
+        host_ended.set()
+    assert len(errors) == 1
+    assert ran == [1]
+
+
 # -- asyncio without a host ---------------------------------------------------------------
 
 
@@ -251,6 +277,108 @@ async def test_restart_of_an_asyncio_task_loop_keeps_its_task() -> None:
     assert tags[-1] == "b"
 
 
+@asyncio_only
+async def test_a_fallback_task_cancelled_in_the_tick_of_start_ends_the_loop() -> None:
+    events: list[str] = []
+
+    @anytasks.loop(seconds=0, count=1)
+    async def body() -> None:
+        events.append("body")
+
+    @body.before_loop
+    async def before() -> None:
+        events.append("before")
+
+    @body.after_loop
+    async def after() -> None:
+        events.append("after")
+
+    task = body.start()
+    assert task is not None
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The task never ran its first step, so neither hook ran (as with discord.py).
+    assert events == []
+    assert not body.is_running()
+    await body.join()
+    again = body.start()
+    assert again is not None
+    await again
+    assert events == ["before", "body", "after"]
+
+
+@asyncio_only
+async def test_a_fallback_task_ends_with_the_error_when_cancelled_in_the_error_hook() -> None:
+    @anytasks.loop(seconds=0)
+    async def body() -> None:
+        raise ValueError("bad data")
+
+    @body.error
+    async def on_error(exc: BaseException) -> None:
+        await asyncio.sleep(10)
+
+    task = body.start()
+    assert task is not None
+    await asyncio.sleep(0.01)
+    body.cancel()
+    with pytest.raises(ValueError, match="bad data"):
+        await task
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager_task_factory is new in 3.12")
+# Not uvloop: on Python 3.13 its create_task() hands the factory an argument
+# (eager_start) that asyncio's eager factory does not take.
+@pytest.mark.parametrize("anyio_backend", ["asyncio"], indirect=True)
+async def test_get_task_is_the_task_inside_hooks_under_an_eager_task_factory() -> None:
+    seen: list[bool] = []
+
+    @anytasks.loop(seconds=0, count=1)
+    async def body() -> None:
+        seen.append(body.get_task() is asyncio.current_task())
+
+    @body.before_loop
+    async def before() -> None:
+        seen.append(body.get_task() is asyncio.current_task())
+
+    event_loop = asyncio.get_running_loop()
+    factory = event_loop.get_task_factory()
+    event_loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
+    try:
+        task = body.start()
+    finally:
+        event_loop.set_task_factory(factory)
+    assert task is not None
+    await task
+    assert seen == [True, True]
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="on 3.10 the fallback task is made without the factory"
+)
+@asyncio_only
+async def test_a_task_factory_that_fails_leaves_nothing_half_started() -> None:
+    @anytasks.loop(seconds=0, count=1)
+    async def body() -> None:
+        pass
+
+    def broken_factory(loop: Any, coro: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("no tasks today")
+
+    event_loop = asyncio.get_running_loop()
+    factory = event_loop.get_task_factory()
+    event_loop.set_task_factory(broken_factory)
+    try:
+        with pytest.raises(RuntimeError, match="no tasks today"):
+            body.start()
+    finally:
+        event_loop.set_task_factory(factory)
+    # The loop is not running (and the coroutine was closed: no "never awaited" warning,
+    # which filterwarnings = error would turn into a failure).
+    assert not body.is_running()
+    await body.run()
+
+
 @pytest.mark.parametrize("anyio_backend", ["trio"], indirect=True)
 async def test_start_on_trio_without_a_host_explains_what_to_do() -> None:
     @anytasks.loop(seconds=1)
@@ -297,7 +425,6 @@ def test_fallback_tasks_of_two_threads_end_their_loops_at_the_same_time(
     # empty one left B's loop running forever).
     import threading
     from collections.abc import Coroutine
-    from typing import Any
 
     from anytasks._engine.run import Run
 
