@@ -43,6 +43,7 @@ import anytasks._engine.retry
 import anytasks.testing
 from anytasks._engine.backend import _PORTABLE
 from anytasks.testing import wall_now
+from support.backends import BACKENDS
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -146,7 +147,8 @@ class Case:
     def __str__(self) -> str:
         return f"{self.state}-{self.control}-{self.caller}-{self.mode}"
 
-    def unsupported_on(self, backend: str) -> str | None:
+    def impossible_on(self, backend: str) -> str | None:
+        """Why the case cannot be played on ``backend`` (it is then not generated), or None."""
         if self.state == "suspended" and backend == "asyncio+uvloop":
             return "a suspend is simulated on virtual time only (anytasks.testing.suspend)"
         if self.mode == "fallback" and backend == "trio":
@@ -161,6 +163,10 @@ class Case:
             # The body's return wakes the controller in the tick in which the loop reaches its
             # catch-up checkpoint; Trio orders the two tasks at random.
             return "Trio orders the controller and the loop's catch-up checkpoint at random"
+        return None
+
+    def marks(self) -> list[pytest.MarkDecorator]:
+        """A skip, where the installed AnyIO or Python cannot play the case."""
         if (self.state, self.control) == ("timer_tick", "task_cancel") and (
             ANYIO < (4, 16) or sys.version_info < (3, 11)
         ):
@@ -168,14 +174,28 @@ class Case:
             # tick in which that scope's own deadline fires is folded into its cancellation and
             # swallowed before AnyIO 4.16 (anyio#1214), and on Python 3.10, which keeps no
             # count of cancel requests. The backend path uses no deadline scope.
-            return "AnyIO swallows a Task.cancel() folded into a deadline's own (< 4.16, 3.10)"
-        return None
+            reason = "AnyIO swallows a Task.cancel() folded into a deadline's own (< 4.16, 3.10)"
+            return [pytest.mark.skip(reason=reason)]
+        return []
 
 
 CASES = [
     Case(*combination)
     for combination in itertools.product(STATES, CONTROLS, CALLERS, MODES)
     if meaningless(*combination) is None
+]
+
+
+def cases_on(backend: str) -> list[Case]:
+    """The cases that ``backend`` can play."""
+    return [case for case in CASES if case.impossible_on(backend) is None]
+
+
+# (anyio_backend, case) for every case on every backend that can play it.
+MATRIX = [
+    pytest.param(backend, case, id=f"{backend}-{case}", marks=case.marks())
+    for backend in BACKENDS
+    for case in cases_on(backend)
 ]
 
 CANCELS = ("cancel", "scope_cancel", "task_cancel")
@@ -700,11 +720,8 @@ class Scenario:
             self.problems.append(f"iterations at {actual}, expected at {expected}")
 
 
-@pytest.mark.parametrize("case", CASES, ids=str)
+@pytest.mark.parametrize(("anyio_backend", "case"), MATRIX, indirect=["anyio_backend"])
 async def test_lifecycle(case: Case, backend_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    reason = case.unsupported_on(backend_name)
-    if reason is not None:
-        pytest.skip(reason)
     virtual = backend_name != "asyncio+uvloop"
     unit = 1.0 if virtual else UVLOOP_UNIT
     if not virtual and case.control == "time_of_day":

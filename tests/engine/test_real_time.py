@@ -16,13 +16,9 @@ import anytasks
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["asyncio", "asyncio+uvloop", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
-    if request.param == "asyncio+uvloop":
-        import uvloop
-
-        return "asyncio", {"loop_factory": uvloop.new_event_loop}
-    return request.param, {}
+@pytest.fixture
+def anyio_backend(real_time_backend: Any) -> Any:
+    return real_time_backend
 
 
 async def test_iterations_keep_to_the_grid_on_the_real_clock() -> None:

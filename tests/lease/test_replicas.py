@@ -43,6 +43,7 @@ import anyio
 import psycopg
 import pytest
 
+from support.backends import BACKENDS
 from support.paths import SRC, SUPPORT
 from support.servers import (
     PostgresServer,
@@ -55,7 +56,6 @@ from support.servers import (
 
 TTL = 1.0
 SLOT = 0.1
-BACKENDS = ["asyncio", "asyncio+uvloop", "trio"]
 # Twice over, so that the faults hit holders on different backends.
 PROCESS_FAULTS = ["kill -9", "SIGSTOP", "SIGSTOP mid-body"]
 FAULTS = {

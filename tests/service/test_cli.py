@@ -36,8 +36,8 @@ import anytasks
 from anytasks._service.cli import main
 from anytasks._service.health import HealthFile
 from anytasks._service.service import Setup, serve
+from support.backends import BACKENDS
 
-BACKENDS = ["asyncio", "asyncio+uvloop", "trio"]
 WAIT = 20.0  # seconds: the most any one line or exit is waited for (not expected to be used)
 
 
@@ -717,13 +717,9 @@ def test_a_metrics_port_in_use_is_a_usage_error(tmp_path: Path, service: list[Se
 # -- the service in-process: signals sent to this process, on the real clock --------------------
 
 
-@pytest.fixture(params=BACKENDS)
-def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
-    if request.param == "asyncio+uvloop":
-        import uvloop
-
-        return "asyncio", {"loop_factory": uvloop.new_event_loop}
-    return request.param, {}
+@pytest.fixture
+def anyio_backend(real_time_backend: Any) -> Any:
+    return real_time_backend
 
 
 def run_messages(caplog: pytest.LogCaptureFixture) -> list[str]:

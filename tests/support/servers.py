@@ -205,17 +205,6 @@ def _has_user(name: str) -> bool:
     return True
 
 
-@pytest.fixture(params=["asyncio", "asyncio+uvloop", "trio"])
-def real_time_backend(request: pytest.FixtureRequest) -> Any:
-    """Every backend on its real clock: the servers' clocks run in real time. A test module
-    against the servers uses it as its ``anyio_backend``."""
-    if request.param == "asyncio+uvloop":
-        import uvloop
-
-        return "asyncio", {"loop_factory": uvloop.new_event_loop}
-    return request.param
-
-
 @dataclass
 class SQLiteFile:
     """The SQLiteLease store: a database file that no one has opened yet."""
