@@ -1,5 +1,5 @@
 """Waits that end late: a suspended machine, a blocked event loop, a schedule changed or ended
-while the loop could not run (issue 16, "Schedules").
+while the loop could not run.
 
 A slot whose wait ended after the next slot had come due too (or past ``grace=``) is a missed
 slot like one a long body missed: ``overrun=`` and ``grace=`` choose what runs. Suspends are

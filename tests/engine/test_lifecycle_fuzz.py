@@ -1,8 +1,8 @@
 """Every control in every state of a loop, from inside and outside, in every start mode.
 
-The matrix of issue 7's "Keep them closed": each case puts a loop in one state, calls one
-control there (from the loop's own hook or body, or from another task), lets the run end, and
-checks that
+The lifecycle's whole state-by-control matrix, kept closed: each case puts a loop in one
+state, calls one control there (from the loop's own hook or body, or from another task), lets
+the run end, and checks that
 
 - ``after_loop`` ran exactly once per run, to its end, with the expected ``is_being_cancelled()``
   and ``failed()`` (a restart is a new run);
@@ -18,7 +18,8 @@ checks that
 
 asyncio and Trio run on virtual time, so the times in the traces are exact; uvloop runs on real
 time with intervals of a few milliseconds. Every rendezvous between the loop and the controlling
-task is an event, never a race between two sleeps, so the traces are deterministic.
+task is an event, never a race between two sleeps, so the traces are deterministic. Each backend
+plays the cases it can (``Case.impossible_on`` says why the others are not generated).
 """
 
 from __future__ import annotations

@@ -271,7 +271,7 @@ def test_every_zone_with_a_change_is_in_the_sweep() -> None:
 SWEEP = [
     parse(text)
     for text in (
-        "*/15 9-17 * * *",  # the issue: 09:30 instead of 09:00 on Lord_Howe's DST days
+        "*/15 9-17 * * *",  # ran at 09:30 instead of 09:00 on Lord_Howe's DST days
         "0 0 9 * * *",  # six fields: did not run at all on 2026-10-04 in Lord_Howe
         "*/30 * * * *",  # elapsed time, around the clock
         "0,15,30,45 0-4,22,23 * * *",  # fixed times, on every hour a zone changes in
