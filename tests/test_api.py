@@ -173,7 +173,7 @@ def test_change_interval_validates_like_loop() -> None:
 
 
 def test_decorating_a_plain_function_makes_a_loop_of_it() -> None:
-    # Its calls run in a worker thread (tests/test_sync_bodies.py).
+    # Its calls run in a worker thread (tests/engine/test_sync_bodies.py).
     made = loop(seconds=1)(not_async)
     assert isinstance(made, anytasks.Loop)
     assert made.coro is not_async

@@ -24,6 +24,7 @@ import pytest
 
 import anytasks
 from anytasks.lease import MemoryLease
+from support.paths import SRC
 
 T0 = datetime.datetime(2026, 1, 5, 12, 0, tzinfo=datetime.timezone.utc)
 
@@ -131,7 +132,7 @@ def _slots(process: subprocess.Popen[str], count: int) -> list[dict[str, Any]]:
 @pytest.mark.subprocess
 def test_a_restarted_service_runs_the_missed_slots_once(tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text(APP)
-    src = str(Path(__file__).resolve().parents[1] / "src")
+    src = str(SRC)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([src, str(tmp_path)]),
