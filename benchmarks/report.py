@@ -10,7 +10,7 @@ them is generated from that file here, never typed in:
   ``docs/_generated/`` that the docs' performance and method pages include, in English and
   Korean.
 
-``tests/test_benchmark_results.py`` fails when one of them differs from what this module
+``tests/docs/test_benchmark_results.py`` fails when one of them differs from what this module
 renders from ``results.json``, so a new full run cannot leave old figures behind.
 
 Usage::

@@ -19,7 +19,7 @@ import typing
 from pathlib import Path
 
 if typing.TYPE_CHECKING:
-    # Sphinx itself is imported by the handlers: tests/test_docs.py reads this file in
+    # Sphinx itself is imported by the handlers: tests/docs/test_docs.py reads this file in
     # an environment without it.
     from docutils import nodes
     from sphinx.application import Sphinx
@@ -263,7 +263,7 @@ def _attribute_docstring(
 
 
 # -- Output blocks ---------------------------------------------------------------------
-# A ```text output block (the convention of tests/test_docs.py) shows what the example
+# A ```text output block (the convention of tests/docs/test_docs.py) shows what the example
 # above it prints. MyST drops the words after the language, so the block gets its
 # "output" class here, from its fence line; _static/code-output.css styles it.
 
