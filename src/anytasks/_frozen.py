@@ -14,7 +14,7 @@ Not :mod:`dataclasses`: ``@dataclass(frozen=True)`` generates a class's methods 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 _F = TypeVar("_F", bound="Frozen")
 
@@ -22,8 +22,10 @@ _F = TypeVar("_F", bound="Frozen")
 class Frozen:
     """Equality, hashing, pickling and immutability by the fields of ``__match_args__``."""
 
+    # (``__match_args__`` is not declared here: each value class's own, a tuple of literal
+    # names, is what type checkers read to check ``match`` patterns, and a declaration here
+    # would widen it.)
     __slots__ = ()
-    __match_args__: ClassVar[tuple[str, ...]] = ()
 
     def _set(self, **fields: object) -> None:
         """Set fields (in ``__init__``, the one place where a value is written)."""
@@ -31,7 +33,7 @@ class Frozen:
             object.__setattr__(self, name, value)
 
     def _fields(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__match_args__)
+        return tuple(getattr(self, name) for name in _names(self))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is frozen: cannot set {name!r}")
@@ -52,10 +54,15 @@ class Frozen:
         return (self.__class__, self._fields())
 
 
+def _names(value: Frozen) -> tuple[str, ...]:
+    names: tuple[str, ...] = getattr(type(value), "__match_args__", ())
+    return names
+
+
 def replace(value: _F, **changes: object) -> _F:
     """A copy of ``value`` with ``changes`` to its fields, made by its constructor (so that it
     checks them as it checks new values)."""
-    fields = {name: getattr(value, name) for name in value.__match_args__}
+    fields = {name: getattr(value, name) for name in _names(value)}
     unknown = set(changes) - set(fields)
     if unknown:
         raise TypeError(f"{type(value).__name__} has no field {sorted(unknown)[0]!r}")
