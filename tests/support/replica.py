@@ -91,14 +91,37 @@ class Writer:
             note = {"slot": slot.isoformat(), "token": token, "at": time.time()}
             (self.control / f"paused-{os.getpid()}").write_text(json.dumps(note))
             os.kill(os.getpid(), signal.SIGSTOP)  # the whole process, mid-body
-        try:
-            if self.conn is None or self.conn.closed:
-                self.conn = psycopg.connect(self.dsn, application_name="replica writer")
-            self._write(self.conn, slot, token)
-        except psycopg.Error as exc:
-            logging.warning("write of slot %s failed: %r", slot, exc)
-            if self.conn is not None:
-                self.conn.close()
+        for attempt in (1, 2):
+            try:
+                self._connect_and_write(slot, token)
+            except psycopg.OperationalError as exc:
+                # The server may have ended the session (the idle-in-transaction timeout
+                # below): once more, on a new connection.
+                logging.warning("write of slot %s failed (attempt %d): %r", slot, attempt, exc)
+                if self.conn is not None:
+                    self.conn.close()
+            except psycopg.Error as exc:
+                logging.warning("write of slot %s failed: %r", slot, exc)
+                if self.conn is not None:
+                    self.conn.close()
+                return
+            else:
+                return
+
+    def _connect_and_write(self, slot: Any, token: int) -> None:
+        if self.conn is None or self.conn.closed:
+            # A transaction left open (a client that lost its place after SIGSTOP and
+            # SIGCONT, seen once: the server waiting for it, it for the server) would hold
+            # the fence row's lock for good, and no replica could write again. The server ends
+            # such a transaction after 0.5 s, as PostgreSQL advises for sessions that may
+            # stall mid-transaction; a writer's own takes milliseconds. A holder stopped inside
+            # it loses that write (its session ends), which a stale holder's write may.
+            self.conn = psycopg.connect(
+                self.dsn,
+                application_name="replica writer",
+                options="-c idle_in_transaction_session_timeout=500",
+            )
+        self._write(self.conn, slot, token)
 
     def _write(self, conn: psycopg.Connection[Any], slot: Any, token: int) -> None:
         k = self.key
