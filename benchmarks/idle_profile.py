@@ -248,7 +248,9 @@ async def profile(args: argparse.Namespace) -> dict[str, Any]:
             wall = time.perf_counter() - wall0
             result["collections"] = log.summary(cpu, wall)
             result["window_iterations"] = sum(recorder.counts) - iterations0
+        cancel0 = time.perf_counter()
         group.cancel()
+    result["cancel_all_s"] = time.perf_counter() - cancel0
     import anytasks
 
     result["anytasks_file"] = str(Path(anytasks.__file__).parent)
@@ -303,7 +305,7 @@ def report(result: dict[str, Any]) -> str:
     out = [
         f"{result['mode']} on {result['backend']}: {result['n']} loops at "
         f"{result['interval']} s (anytasks from {result['anytasks_file']})",
-        f"  start all: {result['start_all_s']:.3f} s",
+        f"  start all: {result['start_all_s']:.3f} s, cancel all: {result['cancel_all_s']:.3f} s",
     ]
     if "rss_per_loop_kib" in result:
         out.append(f"  RSS per loop at the idle point: {result['rss_per_loop_kib']:.2f} KiB")

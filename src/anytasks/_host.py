@@ -29,7 +29,7 @@ def _start_soon_of(task_group: TaskGroup) -> StartSoon:
 
     AnyIO's (4.14+) wraps every task it starts in a ``TaskHandle``, with a cancel scope, an
     event and a coroutine of its own, for the caller to await or cancel the task by. A host
-    hands no handle out, and on Trio these are a fifth of the memory of an idle loop
+    hands no handle out, and on Trio these were a third of the memory of an idle loop
     (benchmarks/history/2026-12-07-idle-loops-profile.md): the host starts its loops in the
     nursery underneath, which is what AnyIO's task group is on Trio, so that errors, cancel
     scopes and the end of the block are as before. On asyncio, a task of AnyIO's task group
