@@ -22,6 +22,7 @@ pulls in neither.
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import sys
 import types
@@ -193,7 +194,11 @@ def _asyncio_checkpoint() -> Generator[None, None, None]:
 async def _asyncio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
     event_loop = _get_running_loop()
     waiter = _Waiter(loop=event_loop)
-    timer = event_loop.call_at(deadline, waiter)
+    # In one shared, empty context: call_at() would otherwise copy the caller's context for
+    # every wait, an object kept for the whole interval in every idle loop and promoted to
+    # the collector's oldest generation, where it is garbage by the next wake. Resolving the
+    # waiter runs no code of the caller's: the task resumes in its own context.
+    timer = event_loop.call_at(deadline, waiter, context=_TIMER_CONTEXT)
     # The waiter is its own wake callable: no closure per wait (a function and a cell,
     # GC-tracked, alive for the whole interval in every idle loop).
     sleeper.wake = waiter
@@ -228,6 +233,8 @@ async def _asyncio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
         scope = scope._parent_scope
 
 
+# The context that the timers of asyncio waits run in (see _asyncio_sleep_until).
+_TIMER_CONTEXT = contextvars.Context()
 # Set by _bind_asyncio(), the first time a loop runs on asyncio (which is imported by then).
 _Waiter: Any = None
 _get_running_loop: Callable[[], asyncio.AbstractEventLoop]
@@ -272,9 +279,18 @@ async def _trio_sleep_until(deadline: float, sleeper: Wakeable) -> None:
     with trio.CancelScope(deadline=deadline) as scope:
         sleeper.wake = scope.cancel
         try:
-            await trio.sleep_forever()
+            # What trio.sleep_forever() does, without its coroutine and the lambda it makes
+            # per call: both kept for the whole interval in every idle loop (368 B,
+            # benchmarks/history/2026-12-07-idle-loops-profile.md).
+            await trio.lowlevel.wait_task_rescheduled(_trio_abort)
+            raise RuntimeError("a sleeping loop's task was rescheduled by someone else")
         finally:
             sleeper.wake = None
+
+
+def _trio_abort(raise_cancel: object) -> Any:
+    """Let a cancellation (the deadline's, a wake's, or anyone's) end the wait."""
+    return sys.modules["trio"].lowlevel.Abort.SUCCEEDED
 
 
 async def _portable_sleep_until(deadline: float, sleeper: Wakeable) -> None:
