@@ -289,6 +289,16 @@ def test_cron_across_new_york_dst_changes() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("expr", "hours"),
+    [("0 5-5/2 * * *", [5, 5, 5]), ("0 1-1/1,3 * * *", [1, 3, 1]), ("0 5-6/2 * * *", [5, 5, 5])],
+)
+def test_cron_a_range_of_one_value_with_a_step_is_that_value(expr: str, hours: list[int]) -> None:
+    # cronsim 2.7 (the last for Python 3.10) read 5-5/2 as 5/2: every other hour from 5 on.
+    assert [run.hour for run in runs(cron(expr), utc(2026, 1, 1), 3)] == hours
+    assert repr(cron(expr)) == f"cron({expr!r})"
+
+
 def test_cron_six_fields_have_seconds() -> None:
     assert runs(cron("*/20 * * * * *"), utc(2026, 1, 1), 4) == [
         utc(2026, 1, 1, 0, 0, 20),

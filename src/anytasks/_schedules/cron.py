@@ -70,15 +70,16 @@ class Cron(WallClock):
     .. versionadded:: 0.2
     """
 
-    __slots__ = ("_fixed_offset", "_fixed_time", "expr", "tz")
+    __slots__ = ("_fixed_offset", "_fixed_time", "_read_as", "expr", "tz")
     __match_args__ = ("expr", "tz")
 
     expr: str
     """The cron expression."""
     tz: datetime.tzinfo
     """The zone whose wall clock the expression is read on."""
-    # Derived: whether the zone has neither gaps nor folds, and whether the expression is a
-    # fixed-time one.
+    # Derived: the expression as cronsim is given it (_one_value_ranges), whether the zone has
+    # neither gaps nor folds, and whether the expression is a fixed-time one.
+    _read_as: str
     _fixed_offset: bool
     _fixed_time: bool
 
@@ -98,6 +99,7 @@ class Cron(WallClock):
         self._set(
             expr=expr,
             tz=tz,
+            _read_as=_one_value_ranges(fields),
             # Neither gaps nor folds: each reading happens once.
             _fixed_offset=isinstance(tz, datetime.timezone),
             # Debian cron's "fixed-time" jobs (cronsim reads them the same way): no `*` at the
@@ -121,7 +123,7 @@ class Cron(WallClock):
             if tz is _UTC:
                 # No conversions: cronsim walks UTC as it is, and its first match is after
                 # `after` (it drops the microseconds and starts a second later).
-                return next(cron_sim(self.expr, moment), None)
+                return next(cron_sim(self._read_as, moment), None)
             local = moment.astimezone(tz)
         except OverflowError:
             if after.year > 1:
@@ -137,7 +139,7 @@ class Cron(WallClock):
             second = _offset(tz, _again(reading))
             if second < offset:
                 # `after` is in the first pass through readings a fall-back repeats.
-                repeat = _second_pass_run(cron_sim, self.expr, tz, moment, reading, second)
+                repeat = _second_pass_run(cron_sim, self._read_as, tz, moment, reading, second)
         return self._first_after(cron_sim, after, reading, repeat)
 
     def _first_after(
@@ -153,7 +155,7 @@ class Cron(WallClock):
             # Most often the first match is shown once, after `after`: that is the run, found
             # without the walk's generators.
             try:
-                match = next(cron_sim(self.expr, reading), None)
+                match = next(cron_sim(self._read_as, reading), None)
                 if match is None:
                     return None
                 offset = _offset(self.tz, match)
@@ -162,7 +164,9 @@ class Cron(WallClock):
                     return run
             except OverflowError:
                 pass
-        walk = _walk(cron_sim, self.expr, self.tz, reading, self._fixed_offset, self._fixed_time)
+        walk = _walk(
+            cron_sim, self._read_as, self.tz, reading, self._fixed_offset, self._fixed_time
+        )
         if self._fixed_time:
             # A reading the clock showed twice ran at its first occurrence; walking on from
             # the second pass of a fall-back reaches the first reading that has not run.
@@ -186,6 +190,22 @@ class Cron(WallClock):
         if self.tz is _UTC:
             return f"cron({self.expr!r})"
         return f"cron({self.expr!r}, tz={self.tz!r})"
+
+
+def _one_value_ranges(fields: list[str]) -> str:
+    """The expression with each range of one value and a step (``5-5/2``) written as that
+    value (``5``), which it means in every cron.
+
+    cronsim 2.7, the last release for Python 3.10, reads ``5-5/2`` as ``5/2`` (5, 7, ..., 23)."""
+    return " ".join(",".join(map(_one_value_range, field.split(","))) for field in fields)
+
+
+def _one_value_range(term: str) -> str:
+    span, slash, step = term.partition("/")
+    first, dash, last = span.partition("-")
+    if slash and dash and step.isdigit() and first.lower() == last.lower():
+        return first
+    return term
 
 
 # Instants and readings are converted by arithmetic from the two epochs: `replace(tzinfo=...)`
