@@ -115,6 +115,8 @@ class Observation:
     window_cpu_s: float | None = None
     window_iterations: int | None = None
     window_gc_s: float | None = None
+    # Per generation: collections, their total and longest pause (ms), in the window.
+    window_gc: dict[str, dict[str, float]] | None = None
     # How many lateness samples had been recorded when the steady window began.
     window_first_sample: int = 0
 
@@ -138,6 +140,7 @@ class Observation:
                 window_cpu_s=self.window_cpu_s,
                 window_iterations=self.window_iterations,
                 window_gc_s=self.window_gc_s,
+                window_gc=self.window_gc,
                 gc_share_of_cpu=(self.window_gc_s or 0.0) / self.window_cpu_s
                 if self.window_cpu_s
                 else None,
@@ -205,6 +208,7 @@ async def observe(
             with _GcTimer() as gc_timer:
                 await watch_until(wall0 + window)
             seen.window_gc_s = gc_timer.seconds
+            seen.window_gc = gc_timer.by_generation()
             seen.window_cpu_s = time.process_time() - cpu0
             seen.window_wall_s = time.perf_counter() - wall0
             seen.window_iterations = sum(recorder.counts) - iterations0
@@ -218,17 +222,31 @@ async def observe(
 
 
 class _GcTimer:
-    """Adds up the time spent in the cyclic garbage collector while the block runs."""
+    """Adds up the time spent in the cyclic garbage collector while the block runs, in all
+    and per generation."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
         self._started = 0.0
+        self._pauses: tuple[list[float], ...] = ([], [], [])
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
         else:
-            self.seconds += time.perf_counter() - self._started
+            pause = time.perf_counter() - self._started
+            self.seconds += pause
+            self._pauses[info["generation"]].append(pause)
+
+    def by_generation(self) -> dict[str, dict[str, float]]:
+        return {
+            f"gen{generation}": {
+                "count": len(pauses),
+                "total_ms": sum(pauses) * 1e3,
+                "max_ms": max(pauses, default=0.0) * 1e3,
+            }
+            for generation, pauses in enumerate(self._pauses)
+        }
 
     def __enter__(self) -> _GcTimer:
         gc.callbacks.append(self._callback)
