@@ -162,12 +162,19 @@ async def observe(
     window: float,
     recording: Recording,
     first_run_timeout: float,
+    spread: float = 0.0,
 ) -> Observation:
     """Start ``n`` loops, wait until each has run once, watch a steady ``window``, cancel.
 
     The steady window begins half an interval after the last loop's first iteration,
     so that it does not cut through the burst of first iterations. A bodiless task
     (``bare``, ``bare_anyio``) is watched for one interval, to measure its memory only.
+
+    With ``spread``, loop ``i`` is started ``spread * i / n`` seconds after the first (in a
+    thousand steps), so that every implementation's loops are due at the same, evenly spread
+    moments; without it they are all started at once, and how the iterations of later seconds
+    bunch depends on how fast an implementation starts its loops and runs their first
+    iterations.
     """
     sleep = native_sleep(backend)
     await _warm_up(impl, backend, interval, recording)
@@ -188,7 +195,12 @@ async def observe(
             peak = max(peak, rss_kib())
 
     async with open_group(impl, backend, interval, body) as group:
+        step = max(1, n // 1000)
         for i in range(n):
+            if spread and not i % step:
+                delay = t0 + spread * i / n - time.perf_counter()
+                if delay > 0:
+                    await sleep(delay)
             group.start(i)
         seen.start_all_s = time.perf_counter() - t0
         peak = max(peak, rss_kib())

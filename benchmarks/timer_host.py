@@ -596,6 +596,7 @@ _IDLE_MODE = {"anytasks_host": "host", "anytasks": "taskgroup"}
 def _worker_argv(workload: str, impl: str, backend: str, args: argparse.Namespace) -> list[str]:
     sizes = ["--n", str(args.n), "--interval", str(args.interval), "--window", str(args.window)]
     if workload == "w4":
+        sizes += ["--spread", str(args.spread)]
         return [str(HERE / "w4_scale.py"), "--impl", impl, "--backend", backend, *sizes]
     mode = _IDLE_MODE.get(impl, impl)
     argv = [str(HERE / "idle_profile.py"), "--mode", mode, "--backend", backend, *sizes]
@@ -712,6 +713,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--window", type=float, default=5.0)
+    parser.add_argument("--spread", type=float, default=0.0, help="w4: start over this many s")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--rss", action="store_true", help="idle: RSS instead of tracemalloc")
     parser.add_argument("--timeout", type=float, default=900)
