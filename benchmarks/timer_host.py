@@ -90,8 +90,9 @@ PROTOTYPES: dict[str, tuple[str, bool]] = {
     "proto_heap_noctx": ("heap", False),
     "proto_wheel_noctx": ("wheel", False),
 }
-#: At most this many iterations are spawned before the host lets them run.
-BATCH = 512
+#: At most this many iterations are spawned before the host lets them run (environment
+#: variable ``TIMER_HOST_BATCH``, to try other sizes).
+BATCH = int(os.environ.get("TIMER_HOST_BATCH", "512"))
 #: The wheel: slots of 1/TICKS_PER_S s, WHEEL_SLOTS of them (a power of two).
 TICKS_PER_S = 100
 WHEEL_SLOTS = 512
