@@ -20,6 +20,10 @@ Implementations:
   task group alone costs per task.
 - ``anytasks_task``: ``Loop.start()`` with no host on asyncio, which makes a plain
   ``asyncio.Task`` as discord.py does (no AnyIO task group).
+- ``anytasks_host``: ``loop.start(i)`` inside ``async with anytasks.background():``.
+- ``proto_heap``, ``proto_wheel`` (and ``_noctx`` variants): issue 19's design as a
+  prototype (``timer_host.py``): one timer structure served by one task per host, a task
+  per job only while its body runs.
 
 Imports are local to each implementation, so that a worker process loads only what
 the configuration under test needs.
@@ -47,6 +51,11 @@ SUPPORTED: dict[str, tuple[Backend, ...]] = {
     "bare": BACKENDS,
     "bare_anyio": BACKENDS,
     "anytasks_task": ("asyncio", "uvloop"),
+    "anytasks_host": BACKENDS,
+    "proto_heap": BACKENDS,
+    "proto_wheel": BACKENDS,
+    "proto_heap_noctx": BACKENDS,
+    "proto_wheel_noctx": BACKENDS,
 }
 
 
@@ -112,6 +121,12 @@ def open_group(
         return _anytasks_group(interval, body)
     if impl == "anytasks_task":
         return _anytasks_task_group(interval, body)
+    if impl == "anytasks_host":
+        return _anytasks_host_group(interval, body)
+    if impl.startswith("proto_"):
+        from timer_host import open_host
+
+        return open_host(impl, backend, interval, body)
     if impl == "bare_anyio":
         return _bare_anyio_group()
     if impl == "discord":
@@ -158,6 +173,26 @@ async def _anytasks_task_group(interval: float, body: Body) -> AsyncIterator[Loo
         started.append(task)
 
     async with _cancelling(started) as cancel:
+        yield _Group(start, cancel)
+
+
+@contextlib.asynccontextmanager
+async def _anytasks_host_group(interval: float, body: Body) -> AsyncIterator[LoopGroup]:
+    import anytasks
+
+    make_loop = anytasks.loop(seconds=interval)
+    # The loops are the caller's, as a service keeps its loops: kept until the block ends.
+    loops: list[Any] = []
+
+    def start(i: int) -> None:
+        made = make_loop(body)
+        loops.append(made)
+        made.start(i)
+
+    def cancel() -> None:
+        pass  # leaving the host's block is what ends its loops
+
+    async with anytasks.background():
         yield _Group(start, cancel)
 
 
@@ -310,4 +345,9 @@ _DESCRIPTIONS: dict[str, str] = {
     "bare": "a task that sleeps forever (memory floor)",
     "bare_anyio": "anyio.sleep_forever started in an AnyIO task group",
     "anytasks_task": "anytasks Loop.start() with no host: a plain asyncio.Task",
+    "anytasks_host": "anytasks Loop.start() in an anytasks.background() host",
+    "proto_heap": "timer_host.py's prototype host, a heap of due times",
+    "proto_wheel": "timer_host.py's prototype host, a timer wheel",
+    "proto_heap_noctx": "proto_heap without a context per job",
+    "proto_wheel_noctx": "proto_wheel without a context per job",
 }

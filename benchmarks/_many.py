@@ -115,6 +115,8 @@ class Observation:
     window_cpu_s: float | None = None
     window_iterations: int | None = None
     window_gc_s: float | None = None
+    # Per generation: collections, their total and longest pause (ms), in the window.
+    window_gc: dict[str, dict[str, float]] | None = None
     # How many lateness samples had been recorded when the steady window began.
     window_first_sample: int = 0
 
@@ -138,6 +140,7 @@ class Observation:
                 window_cpu_s=self.window_cpu_s,
                 window_iterations=self.window_iterations,
                 window_gc_s=self.window_gc_s,
+                window_gc=self.window_gc,
                 gc_share_of_cpu=(self.window_gc_s or 0.0) / self.window_cpu_s
                 if self.window_cpu_s
                 else None,
@@ -159,12 +162,19 @@ async def observe(
     window: float,
     recording: Recording,
     first_run_timeout: float,
+    spread: float = 0.0,
 ) -> Observation:
     """Start ``n`` loops, wait until each has run once, watch a steady ``window``, cancel.
 
     The steady window begins half an interval after the last loop's first iteration,
     so that it does not cut through the burst of first iterations. A bodiless task
     (``bare``, ``bare_anyio``) is watched for one interval, to measure its memory only.
+
+    With ``spread``, loop ``i`` is started ``spread * i / n`` seconds after the first (in a
+    thousand steps), so that every implementation's loops are due at the same, evenly spread
+    moments; without it they are all started at once, and how the iterations of later seconds
+    bunch depends on how fast an implementation starts its loops and runs their first
+    iterations.
     """
     sleep = native_sleep(backend)
     await _warm_up(impl, backend, interval, recording)
@@ -185,7 +195,12 @@ async def observe(
             peak = max(peak, rss_kib())
 
     async with open_group(impl, backend, interval, body) as group:
+        step = max(1, n // 1000)
         for i in range(n):
+            if spread and not i % step:
+                delay = t0 + spread * i / n - time.perf_counter()
+                if delay > 0:
+                    await sleep(delay)
             group.start(i)
         seen.start_all_s = time.perf_counter() - t0
         peak = max(peak, rss_kib())
@@ -205,6 +220,7 @@ async def observe(
             with _GcTimer() as gc_timer:
                 await watch_until(wall0 + window)
             seen.window_gc_s = gc_timer.seconds
+            seen.window_gc = gc_timer.by_generation()
             seen.window_cpu_s = time.process_time() - cpu0
             seen.window_wall_s = time.perf_counter() - wall0
             seen.window_iterations = sum(recorder.counts) - iterations0
@@ -218,17 +234,31 @@ async def observe(
 
 
 class _GcTimer:
-    """Adds up the time spent in the cyclic garbage collector while the block runs."""
+    """Adds up the time spent in the cyclic garbage collector while the block runs, in all
+    and per generation."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
         self._started = 0.0
+        self._pauses: tuple[list[float], ...] = ([], [], [])
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
         else:
-            self.seconds += time.perf_counter() - self._started
+            pause = time.perf_counter() - self._started
+            self.seconds += pause
+            self._pauses[info["generation"]].append(pause)
+
+    def by_generation(self) -> dict[str, dict[str, float]]:
+        return {
+            f"gen{generation}": {
+                "count": len(pauses),
+                "total_ms": sum(pauses) * 1e3,
+                "max_ms": max(pauses, default=0.0) * 1e3,
+            }
+            for generation, pauses in enumerate(self._pauses)
+        }
 
     def __enter__(self) -> _GcTimer:
         gc.callbacks.append(self._callback)

@@ -21,7 +21,10 @@ Modes (``--mode``), each on the backends it runs on:
 - ``taskgroup``: ``task_group.start_soon(loop.run, i)`` in an AnyIO task group (W2's
   ``anytasks``);
 - ``start``: ``loop.start(i)`` with no host, a plain ``asyncio.Task`` (asyncio and uvloop);
-- ``bare``, ``bare_anyio``, ``naive``, ``discord``: as in ``_impls.py``, for comparison.
+- ``bare``, ``bare_anyio``, ``naive``, ``deadline``, ``discord``: as in ``_impls.py``, for
+  comparison;
+- ``proto_heap``, ``proto_wheel`` (and their ``_noctx`` variants): the prototype host of
+  ``timer_host.py``.
 
 Usage::
 
@@ -36,29 +39,43 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import gc
 import json
 import sys
 import time
 import tracemalloc
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from _common import BACKENDS, Backend, native_sleep, rss_kib, run_backend, settle, versions
-from _impls import SUPPORTED, LoopGroup, open_group
+from _impls import SUPPORTED, open_group
 from _many import Recorder
 
-MODES = ("host", "taskgroup", "start", "bare", "bare_anyio", "naive", "discord")
-# The mode's implementation in _impls.py, where it has one.
+MODES = (
+    "host",
+    "taskgroup",
+    "start",
+    "bare",
+    "bare_anyio",
+    "naive",
+    "deadline",
+    "discord",
+    "proto_heap",
+    "proto_wheel",
+    "proto_heap_noctx",
+    "proto_wheel_noctx",
+)
+# The mode's implementation in _impls.py.
 _IMPL = {
+    "host": "anytasks_host",
     "taskgroup": "anytasks",
     "start": "anytasks_task",
     "bare": "bare",
     "bare_anyio": "bare_anyio",
     "naive": "naive",
+    "deadline": "deadline",
     "discord": "discord",
+    **{name: name for name in MODES if name.startswith("proto_")},
 }
 _BODILESS = ("bare", "bare_anyio")
 
@@ -83,35 +100,10 @@ def source_of(filename: str) -> str:
 
 
 def supports(mode: str, backend: Backend) -> bool:
-    if mode == "host":
-        return True
     return backend in SUPPORTED.get(_IMPL[mode], ())
 
 
-@contextlib.asynccontextmanager
-async def _host_group(interval: float, body: Any) -> AsyncIterator[LoopGroup]:
-    import anytasks
-
-    make_loop = anytasks.loop(seconds=interval)
-    # The loops are the caller's, as a service keeps its loops: kept until the block ends.
-    loops: list[Any] = []
-
-    class Group:
-        def start(self, i: int) -> None:
-            made = make_loop(body)
-            loops.append(made)
-            made.start(i)
-
-        def cancel(self) -> None:
-            pass  # leaving the host's block is what ends its loops
-
-    async with anytasks.background():
-        yield Group()
-
-
 def group_for(mode: str, backend: Backend, interval: float, body: Any) -> Any:
-    if mode == "host":
-        return _host_group(interval, body)
     return open_group(_IMPL[mode], backend, interval, body)
 
 

@@ -37,6 +37,12 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--window", type=float, default=5.0)
     parser.add_argument(
+        "--spread",
+        type=float,
+        default=0.0,
+        help="start the loops evenly over this many seconds (default: all at once)",
+    )
+    parser.add_argument(
         "--gc-threshold",
         type=int,
         help="call gc.set_threshold(N, 50, 100) first (default: CPython's own thresholds)",
@@ -53,7 +59,8 @@ def main() -> None:
             interval=args.interval,
             window=args.window,
             recording="lateness",
-            first_run_timeout=120 + 2 * args.interval,
+            first_run_timeout=120 + 2 * args.interval + args.spread,
+            spread=args.spread,
         )
 
     seen: Observation = run_backend(args.backend, run)
@@ -65,6 +72,7 @@ def main() -> None:
         n=args.n,
         interval=args.interval,
         window=args.window,
+        spread=args.spread,
         gc_thresholds=list(gc.get_threshold()),
     )
     record.update(seen.summary())
