@@ -38,7 +38,7 @@ from ._engine.run import LoopRecord, Run
 from ._engine.state import LoopState
 from ._engine.threads import body_of, check_body
 from ._frozen import replace
-from ._host import current_host_start_soon
+from ._host import current_host
 from ._outcome import LoopEnd
 from ._schedules.daily import Daily
 from ._schedules.every import Every
@@ -562,11 +562,11 @@ class Loop(Generic[_P, _R]):
             ``nursery.start_soon(loop.run)`` or :func:`background`).
         """
         record = self._record
-        start_soon = current_host_start_soon()
-        if start_soon is not None:
+        host = current_host()
+        if host is not None:
             run = self._claim()
             try:
-                start_soon(run.drive_daemon, args, kwargs, name=self.name)
+                host.start(run, args, kwargs)
             except RuntimeError:
                 record.run = None
                 raise RuntimeError(

@@ -14,6 +14,7 @@ Two facts of asyncio that AnyIO's cancel scopes do not cover:
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import sys
@@ -51,12 +52,22 @@ def cancellation_requested(*, when_unknown: bool) -> bool:
 
 
 def new_fallback_task(
-    event_loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None], name: str
+    event_loop: asyncio.AbstractEventLoop,
+    coro: Coroutine[Any, Any, None],
+    name: str,
+    context: contextvars.Context | None = None,
 ) -> asyncio.Task[None]:
-    """The task of a loop started with ``start()`` on asyncio with no host."""
+    """A plain task for a loop: started with ``start()`` on asyncio with no host, or by a host.
+
+    It runs in ``context`` if given (before Python 3.11, in a copy of it), else in a copy of
+    the caller's.
+    """
     if sys.version_info >= (3, 11):
-        return event_loop.create_task(coro, name=name)
-    return _task_classes()[0](coro, loop=event_loop, name=name)  # pragma: no cover
+        return event_loop.create_task(coro, name=name, context=context)
+    cls = _task_classes()[0]  # pragma: no cover
+    if context is None:  # pragma: no cover
+        return cls(coro, loop=event_loop, name=name)
+    return context.run(cls, coro, loop=event_loop, name=name)  # pragma: no cover
 
 
 def _task_classes() -> tuple[type[asyncio.Task[None]], type[asyncio.Task[None]]]:

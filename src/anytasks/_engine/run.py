@@ -51,7 +51,9 @@ from .state import RUNNING, STOPPING, WAITING, LoopState, check_transition, stic
 
 if TYPE_CHECKING:
     import asyncio
+    import contextvars
 
+    from .._host import BackgroundHost
     from .._outcome import IterationOutcome
     from .events import AnyLoop, Listener
     from .exclusive import Exclusive
@@ -123,17 +125,21 @@ class Run:
     __slots__ = (
         "backoff",
         "body",
+        "call",
         "cancelled",
+        "context",
         "current_loop",
         "end",
         "errors",
         "exclusive",
         "failure",
         "finished",
+        "host",
         "instance",
         "iteration_started",
         "loop",
         "own_task",
+        "parked",
         "position",
         "record",
         "restart_with",
@@ -157,7 +163,9 @@ class Run:
         self.body = body
         self.instance = instance
         self.state = _S.STARTING
-        self.scope = anyio.CancelScope()
+        # The run's cancel scope; None while the run is parked in its host, which gives it a
+        # new one as it resumes (a scope cannot be entered twice).
+        self.scope: anyio.CancelScope | None = anyio.CancelScope()
         self.position = SchedulePosition(record.options, loop, record)
         # Controls are for the thread whose event loop runs the loop (Loop._check_thread).
         # The thread object rather than its ident: an ident is an int made per run.
@@ -190,6 +198,16 @@ class Run:
         self.backoff: SupportsDelay | None = None
         # When the iteration in progress began (event loop clock), while anyone listens.
         self.iteration_started: float | None = None
+        # The background() host that runs this loop, if any: between two iterations, a run in
+        # a host can give its task up and wait in the host's timers instead ("parked"; see
+        # anytasks._host).
+        self.host: BackgroundHost | None = None
+        # The body bound to the run's arguments, as the iterations call it.
+        self.call: Body | None = None
+        # While parked: the host's entry for the run, and the context variables of its task,
+        # which the task of its next iteration runs in.
+        self.parked: list[Any] | None = None
+        self.context: contextvars.Context | None = None
 
     # -- state --------------------------------------------------------------------------
 
@@ -219,16 +237,18 @@ class Run:
     def stop(self) -> None:
         if self.state in (_S.STARTING, _S.RUNNING, _S.BACKING_OFF, _S.WAITING, _S.PAUSED):
             self.enter(_S.STOPPING)
-            position = self.position
-            position.stopping = True
-            if position.wake is not None:
-                position.wake()
+            self.position.stopping = True
+            self.wake()
 
     def cancel(self) -> None:
         if self.state is not _S.FINISHING:  # after_loop is shielded: nothing to cancel
             self.enter(_S.CANCELLING)
         self.cancelled = True
-        self.scope.cancel()
+        if self.parked is not None:
+            self.unpark()  # it resumes in a cancelled scope
+        elif self.scope is not None:
+            self.scope.cancel()
+        # else its task has yet to resume it, in a scope cancelled from the start (drive()).
 
     def restart(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """End this run as cancel() does, and begin a new one with ``args`` and ``kwargs``."""
@@ -242,21 +262,35 @@ class Run:
             # Paused at once; a body or a retry in progress finishes first.
             self.enter(_S.PAUSED)
             position.next_deadline = position.next_target = None
-        if position.wake is not None:
-            position.wake()
+        self.wake()
 
     def resume(self) -> None:
-        position = self.position
-        position.paused = False
+        self.position.paused = False
         if self.state is _S.PAUSED:
             self.enter(WAITING)
-        if position.wake is not None:
-            position.wake()
+        self.wake()
 
     def apply(self, options: LoopOptions) -> None:
         """Follow the loop's new options (the record has them already): a new schedule is
         planned anew, from the change."""
-        self.position.change(options)
+        position = self.position
+        position.change(options)  # which wakes a sleeping task itself
+        if position.replan and self.parked is not None:
+            self.unpark()
+
+    def wake(self) -> None:
+        """End the wait for the next slot early, for the run to look at its flags again."""
+        wake = self.position.wake
+        if wake is not None:
+            wake()
+        elif self.parked is not None:
+            self.unpark()
+
+    def unpark(self) -> None:
+        """Take the parked run out of its host's timers, and resume it now."""
+        host = self.host
+        assert host is not None
+        host.unpark(self)
 
     # -- driving a run ------------------------------------------------------------------
 
@@ -266,6 +300,7 @@ class Run:
         kwargs: dict[str, Any],
         task_status: TaskStatus[None],
         daemon: bool = False,
+        resumed: float | None = None,
     ) -> None:
         """Run the loop, and run it again after each restart(), until it ends.
 
@@ -273,32 +308,48 @@ class Run:
         after_loop, even if a cancellation cut the error hook short, unless a restart() was
         asked for meanwhile (the error hook's way of recovering); but not by a ``daemon`` (a
         loop in a host, :meth:`drive_daemon`), which has nobody to raise it to.
+
+        A daemon may *park* between two iterations: its task ends, and the run waits in its
+        host's timers for the slot due at ``due``; the host then calls ``drive()`` again in a
+        new task, with ``resumed=due``, which goes on from the end of that wait.
         """
         self.own_task = backend.current_task_object()
         # Whether a run has got through before_loop: task_group.start() returns then, even if
         # a restart cut short the first runs' before_loop.
-        started = False
+        started = resumed is not None
+        # Whether the run has parked in its host: this task ends, and the run goes on.
+        parked: bool | None = False
         try:
             # The runs are written out here rather than in a method per run: each coroutine
             # level costs every checkpoint of the body (about 20 ns on uvloop, 2 % of an
             # iteration; benchmarks/history/2026-11-30-issue8-closing-pass.md).
             while True:
-                self._begin_run()
+                if resumed is None:
+                    self._begin_run()
+                else:
+                    self.scope = anyio.CancelScope()
+                    if self.state is _S.CANCELLING:
+                        self.scope.cancel()  # cancel() came while the run was parked
+                scope = self.scope
+                assert scope is not None
                 try:
-                    with self.scope:
+                    with scope:
                         try:
                             try:
                                 # A loop cancelled before its task got to run ends here,
                                 # before before_loop, and not after its body has begun.
                                 await anyio.lowlevel.checkpoint_if_cancelled()
-                                await self._call_hook(self.record.hooks.before_loop)
-                                if not started:
-                                    task_status.started()
-                                    started = True
-                                if self.record.options.exclusive is None:
-                                    await self._iterate(args, kwargs)
+                                if resumed is not None:
+                                    parked = await self._iterate(args, kwargs, resumed)
                                 else:
-                                    await self._iterate_exclusively(args, kwargs)
+                                    await self._call_hook(self.record.hooks.before_loop)
+                                    if not started:
+                                        task_status.started()
+                                        started = True
+                                    if self.record.options.exclusive is None:
+                                        parked = await self._iterate(args, kwargs)
+                                    else:
+                                        await self._iterate_exclusively(args, kwargs)
                             except backend.cancelled_exc_class() as exc:
                                 if cancellation_requested(when_unknown=False):
                                     self.cancelled = True  # _end_run() need not ask again
@@ -320,19 +371,22 @@ class Run:
                                 self.failure = exc
                             raise
                         finally:
-                            await self._end_run()
+                            if not parked:
+                                await self._end_run()
                 except backend.cancelled_exc_class():
                     # Cancelled by an enclosing scope or Task.cancel() (the loop's own scope
                     # catches its own): an unhandled error still wins over the cancellation.
                     if self.failure is not None:
                         _reraise(self.failure)
                     raise
+                if parked:
+                    return
                 if self.restart_with is None:
                     if self.failure is not None:
                         raise self.failure  # noqa: TRY301 (a daemon swallows it below)
                     break
                 args, kwargs = self.restart_with
-                self.restart_with = None
+                self.restart_with = resumed = None
                 self.scope = anyio.CancelScope()
                 self.enter(_S.STARTING)
                 # A new run starts unpaused and not stopping.
@@ -350,7 +404,8 @@ class Run:
                 # hook already): report it, since a daemon has nobody to raise to.
                 logger.exception("Exception in a hook of loop %r", self.loop.name, exc_info=exc)
         finally:
-            self.finish()
+            if not parked:
+                self.finish()
 
     def _begin_run(self) -> None:
         """Reset what one run counts, and report its start."""
@@ -423,21 +478,27 @@ class Run:
 
     # -- iterating: the hot path --------------------------------------------------------
 
-    async def _iterate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    async def _iterate(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], resumed: float | None = None
+    ) -> bool | None:
+        """The run's iterations and waits, from its first slot (or, ``resumed``, from the end
+        of a parked wait for the slot due then); True if the run parked in its host."""
         if self.state is STOPPING:
-            return
+            return None
         # Bound to locals once: an attribute chain per iteration costs about 1 % of an empty
         # iteration on uvloop (benchmarks/history/2026-11-30-engine-restructure.md).
         record, position = self.record, self.position
         # The innermost scope around the waits: the run's own, but for a lease's keeper.
         position.wait_scope = self.scope if self.exclusive is None else None
-        scheduled = position.start()
-        exclusive = self.exclusive
-        if exclusive is not None and position.last_target is None:
-            # The lease remembers the last slot that ran, before this run (a restart, a
-            # deploy): the slots since then were missed, and overrun= and grace= decide what
-            # runs of them, as for slots missed within a run.
-            position.last_target = exclusive.last_recorded()
+        call: Body
+        if resumed is None:
+            scheduled = position.start()
+            exclusive = self.exclusive
+            if exclusive is not None and position.last_target is None:
+                # The lease remembers the last slot that ran, before this run (a restart, a
+                # deploy): the slots since then were missed, and overrun= and grace= decide
+                # what runs of them, as for slots missed within a run.
+                position.last_target = exclusive.last_recorded()
         # Unpacked, not kept: every local of this frame is memory for as long as the loop
         # runs (tracemalloc, W2).
         primitives = position.bound()
@@ -445,27 +506,44 @@ class Run:
         sleep_until = primitives.sleep_until
         options = record.options
         interval = options.interval
-        if interval is None or position.paused:
-            # A wall-clock schedule waits for its first time; an interval loop paused in
-            # before_loop lets its first slot (``scheduled``) pass like any other.
-            waited = await self._wait(scheduled if interval is None else scheduled - interval)
+        if resumed is not None:
+            # It parked after the iteration of the slot due at last_began, on an interval
+            # (which change_interval() may have changed since, or replaced with a wall-clock
+            # schedule).
+            last = position.last_began
+            assert self.call is not None and isinstance(last, float)
+            call = self.call
+            waited = await self._woken(last, resumed, interval)
             if waited is None:
-                return
+                return None
             scheduled = waited
             options = record.options
             interval = options.interval
-        # Bound once: the iterations do not thread the arguments through again.
-        call: Body
-        if kwargs or len(args) > 1:
-            call = functools.partial(self.body, *args, **kwargs)
-        elif args:
-            # One argument (``start_soon(loop.run, item)``): a bound method calls
-            # ``body(item)`` as fast and is 48 bytes, against 192 for a partial with its
-            # tuple and dict, kept by every loop for as long as it runs.
-            call = types.MethodType(self.body, args[0])
         else:
-            call = self.body
-        self.backoff = None
+            if interval is None or position.paused:
+                # A wall-clock schedule waits for its first time; an interval loop paused in
+                # before_loop lets its first slot (``scheduled``) pass like any other.
+                waited = await self._wait(
+                    scheduled if interval is None else scheduled - interval
+                )
+                if waited is None:
+                    return None
+                scheduled = waited
+                options = record.options
+                interval = options.interval
+            # Bound once: the iterations do not thread the arguments through again.
+            if kwargs or len(args) > 1:
+                call = functools.partial(self.body, *args, **kwargs)
+            elif args:
+                # One argument (``start_soon(loop.run, item)``): a bound method calls
+                # ``body(item)`` as fast and is 48 bytes, against 192 for a partial with its
+                # tuple and dict, kept by every loop for as long as it runs.
+                call = types.MethodType(self.body, args[0])
+            else:
+                call = self.body
+            # Kept for the iterations after a park (a local otherwise).
+            self.call = call
+            self.backoff = None
         while True:
             if self.state is not RUNNING:
                 if self.state is WAITING:
@@ -495,7 +573,7 @@ class Run:
             # Read again: the body may have changed them (count, the schedule).
             options = record.options
             if self.current_loop == options.count or self.state is STOPPING:
-                return
+                return None
             interval = options.interval
             if interval is not None and not (position.replan or position.paused):
                 due = scheduled + interval
@@ -514,10 +592,12 @@ class Run:
                     # other tasks and cancellation in first.
                     await checkpoint()
                     if self.state is STOPPING:
-                        return
+                        return None
                     if not (position.replan or position.paused):
                         scheduled = due
                         continue
+                    # change_interval() or pause() since the iteration began.
+                    waited = await self._wait(scheduled)
                 elif not options.jitter:
                     # On schedule: the plain wait, here and not in the position's, so that an
                     # idle loop sleeps one coroutine level less deep, which costs memory for
@@ -529,36 +609,54 @@ class Run:
                         self.enter(WAITING)
                     position.next_deadline = position.next_slot = due
                     position.next_target = None
+                    host = self.host
+                    if host is not None and self.exclusive is None and host.park(self, due):
+                        # The task ends; the host resumes the run in a new one (drive()).
+                        position.wait_scope = self.scope = self.own_task = None
+                        return True
                     await sleep_until(due, position)
                     if self.state is STOPPING:
-                        return
-                    if not (position.replan or position.paused):
-                        if options.plans_missed:
-                            # Only policies that drop slots care whether the wake was late.
-                            late = position.plan_late_wake(due, due, interval)
-                            if late is not None and late > current_time():
-                                # Dropped up to a slot still to come: wait for it.
-                                waited = await self._wait(late - interval)
-                                if waited is None:
-                                    return
-                                late = waited
-                                options = record.options
-                                interval = options.interval
-                            if late is not None:
-                                due = late
+                        return None
+                    if not (position.replan or position.paused or options.plans_missed):
                         scheduled = due
                         continue
-                    scheduled = due - interval
+                    waited = await self._woken(due - interval, due, interval)
                 else:
-                    scheduled = due - interval
-            # On schedule with jitter, a wall-clock schedule, or change_interval() or pause()
-            # since the iteration began.
-            waited = await self._wait(scheduled)
+                    # On schedule with jitter, or change_interval() or pause() since the
+                    # iteration began.
+                    waited = await self._wait(due - interval)
+            else:
+                # A wall-clock schedule, or change_interval() or pause() since the iteration
+                # began.
+                waited = await self._wait(scheduled)
             if waited is None:
-                return
+                return None
             scheduled = waited
             options = record.options
             interval = options.interval
+
+    async def _woken(
+        self, scheduled: float, due: float, interval: float | None
+    ) -> float | None:
+        """After the plain wait for the slot due at ``due`` (``interval`` after the one due
+        at ``scheduled``) ended, on time, early or late: the due time of the slot to run now,
+        or None if the run ends instead."""
+        if self.state is STOPPING:
+            return None
+        position = self.position
+        if position.replan or position.paused:
+            return await self._wait(scheduled)
+        if not self.record.options.plans_missed:
+            return due
+        assert interval is not None  # the schedule is the one it waited on (no replan)
+        # Only policies that drop slots care whether the wake was late.
+        late = position.plan_late_wake(due, due, interval)
+        if late is None:
+            return due
+        if late > position.bound().current_time():
+            # Dropped up to a slot still to come: wait for it.
+            return await self._wait(late - interval)
+        return late
 
     async def _wait(self, scheduled: float) -> float | None:
         """The slow path's wait for the next slot (see SchedulePosition.wait_next), and, for an
