@@ -51,11 +51,21 @@ CONFIGS: list[tuple[str, str, str, tuple[str, ...]]] = [
         for b in ("asyncio", "uvloop", "trio")
     ),
     ("import", "anytasks", "-", ("--repeat", "5")),
+    # Issue 19: idle loops in a background() host, and 100 000 of them at 1 s.
+    *(
+        ("W2", "anytasks_host", b, ("--n", "10000", "--interval", "1", "--window", "5"))
+        for b in ("asyncio", "uvloop", "trio")
+    ),
+    *(
+        ("W4", "anytasks_host", b, ("--n", "100000", "--interval", "1", "--window", "30"))
+        for b in ("asyncio", "uvloop", "trio")
+    ),
 ]
 WORKERS = {
     "W1": "w1_tight.py",
     "W2": "w2_many.py",
     "W3": "w3_punctuality.py",
+    "W4": "w4_scale.py",
     "import": "import_cost.py",
 }
 
@@ -78,6 +88,15 @@ FIELDS: dict[str, list[tuple[str, str]]] = {
         ("late_p99_ms", "p99 late, ms"),
         ("late_max_ms", "max late, ms"),
         ("drift_ms_per_s", "drift, ms/s"),
+    ],
+    "W4": [
+        ("late_p99_ms", "steady p99 late, ms"),
+        ("late_max_ms", "steady max late, ms"),
+        ("cpu_s_per_s", "steady CPU s per s"),
+        ("rss_per_loop_kib", "RSS per loop, KiB"),
+        ("gc_share_of_cpu", "share of CPU in GC"),
+        ("start_all_s", "start all, s"),
+        ("cancel_all_s", "cancel all, s"),
     ],
     "import": [
         ("import_increment_s", "python -c import minus pass, s"),
@@ -116,7 +135,7 @@ def _worker(
 def run(a: str, b: str, rounds: int, out: Path, only: set[str] | None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "records.jsonl"
-    configs = [c for c in CONFIGS if only is None or c[0] in only]
+    configs = [c for c in CONFIGS if only is None or c[0] in only or f"{c[0]}/{c[1]}" in only]
     began = time.perf_counter()
     with path.open("a") as sink:
         for round_ in range(rounds):
@@ -181,7 +200,10 @@ def main() -> None:
     parser.add_argument("--a", help="src/ tree A (the baseline)")
     parser.add_argument("--b", help="src/ tree B (the change)")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--only", help="comma-separated workloads: W1,W2,W3,import")
+    parser.add_argument(
+        "--only",
+        help="comma-separated workloads (W1,W2,W3,W4,import) or workload/impl (W2/anytasks_host)",
+    )
     parser.add_argument("--out", type=Path, default=Path("/tmp/ab"))
     parser.add_argument("--summarise", type=Path, help="only summarise this records.jsonl")
     args = parser.parse_args()

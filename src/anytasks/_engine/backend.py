@@ -54,22 +54,31 @@ class Wakeable(Protocol):
 class Primitives(Frozen):
     """What a loop needs of the backend running it, bound once."""
 
-    __slots__ = ("checkpoint", "current_time", "sleep_until")
-    __match_args__ = ("current_time", "checkpoint", "sleep_until")
+    __slots__ = ("checkpoint", "checkpoint_if_cancelled", "current_time", "sleep_until")
+    __match_args__ = ("current_time", "checkpoint", "sleep_until", "checkpoint_if_cancelled")
 
     current_time: Callable[[], float]
     checkpoint: Callable[[], Awaitable[None]]
     #: ``sleep_until(deadline, sleeper)`` returns at ``deadline`` or when
     #: ``sleeper.wake()`` is called, whichever comes first.
     sleep_until: Callable[[float, Wakeable], Awaitable[None]]
+    #: What ``anyio.lowlevel.checkpoint_if_cancelled()`` does, without its backend lookup: at
+    #: every iteration of a loop that parks in a host (anytasks._engine.host).
+    checkpoint_if_cancelled: Callable[[], Awaitable[None]]
 
     def __init__(
         self,
         current_time: Callable[[], float],
         checkpoint: Callable[[], Awaitable[None]],
         sleep_until: Callable[[float, Wakeable], Awaitable[None]],
+        checkpoint_if_cancelled: Callable[[], Awaitable[None]],
     ) -> None:
-        self._set(current_time=current_time, checkpoint=checkpoint, sleep_until=sleep_until)
+        self._set(
+            current_time=current_time,
+            checkpoint=checkpoint,
+            sleep_until=sleep_until,
+            checkpoint_if_cancelled=checkpoint_if_cancelled,
+        )
 
 
 def trio_running() -> Any:
@@ -94,7 +103,10 @@ def bind_primitives() -> Primitives:
     if trio is not None:
         if _trio_primitives is None:
             _trio_primitives = Primitives(
-                trio.current_time, trio.lowlevel.checkpoint, _trio_sleep_until
+                trio.current_time,
+                trio.lowlevel.checkpoint,
+                _trio_sleep_until,
+                trio.lowlevel.checkpoint_if_cancelled,
             )
         return _trio_primitives
     event_loop = running_asyncio_loop()
@@ -105,7 +117,9 @@ def bind_primitives() -> Primitives:
         return cached[1]
     if _Waiter is None:
         _bind_asyncio()
-    primitives = Primitives(event_loop.time, _asyncio_checkpoint, _asyncio_sleep_until)
+    primitives = Primitives(
+        event_loop.time, _asyncio_checkpoint, _asyncio_sleep_until, _checkpoint_if_cancelled
+    )
     _asyncio_primitives = (weakref.ref(event_loop), primitives)
     return primitives
 
@@ -302,7 +316,12 @@ async def _portable_sleep_until(deadline: float, sleeper: Wakeable) -> None:
             sleeper.wake = None
 
 
-_PORTABLE = Primitives(anyio.current_time, anyio.lowlevel.checkpoint, _portable_sleep_until)
+_PORTABLE = Primitives(
+    anyio.current_time,
+    anyio.lowlevel.checkpoint,
+    _portable_sleep_until,
+    anyio.lowlevel.checkpoint_if_cancelled,
+)
 
 
 # -- the wall clock ---------------------------------------------------------------------------

@@ -53,10 +53,10 @@ if TYPE_CHECKING:
     import asyncio
     import contextvars
 
-    from .._host import BackgroundHost
     from .._outcome import IterationOutcome
     from .events import AnyLoop, Listener
     from .exclusive import Exclusive
+    from .host import LoopHost
     from .hooks import Hooks
     from .options import LoopOptions
     from .retry import SupportsDelay
@@ -200,8 +200,8 @@ class Run:
         self.iteration_started: float | None = None
         # The background() host that runs this loop, if any: between two iterations, a run in
         # a host can give its task up and wait in the host's timers instead ("parked"; see
-        # anytasks._host).
-        self.host: BackgroundHost | None = None
+        # anytasks._engine.host).
+        self.host: LoopHost | None = None
         # The body bound to the run's arguments, as the iterations call it.
         self.call: Body | None = None
         # While parked: the host's entry for the run, and the context variables of its task,
@@ -245,7 +245,10 @@ class Run:
             self.enter(_S.CANCELLING)
         self.cancelled = True
         if self.parked is not None:
-            self.unpark()  # it resumes in a cancelled scope
+            if self.restart_with is None and self.record.hooks.after_loop is None:
+                self._end_parked()  # nothing left to await: no task needed
+            else:
+                self.unpark()  # it resumes in a cancelled scope
         elif self.scope is not None:
             self.scope.cancel()
         # else its task has yet to resume it, in a scope cancelled from the start (drive()).
@@ -327,7 +330,9 @@ class Run:
                 if resumed is None:
                     self._begin_run()
                 else:
-                    self.scope = anyio.CancelScope()
+                    host = self.host
+                    assert host is not None
+                    self.scope = host.new_scope()
                     if self.state is _S.CANCELLING:
                         self.scope.cancel()  # cancel() came while the run was parked
                 scope = self.scope
@@ -338,10 +343,11 @@ class Run:
                             try:
                                 # A loop cancelled before its task got to run ends here,
                                 # before before_loop, and not after its body has begun.
-                                await anyio.lowlevel.checkpoint_if_cancelled()
                                 if resumed is not None:
+                                    await self.position.bound().checkpoint_if_cancelled()
                                     parked = await self._iterate(args, kwargs, resumed)
                                 else:
+                                    await anyio.lowlevel.checkpoint_if_cancelled()
                                     await self._call_hook(self.record.hooks.before_loop)
                                     if not started:
                                         task_status.started()
@@ -885,22 +891,40 @@ class Run:
     # -- ending -------------------------------------------------------------------------
 
     async def _end_run(self) -> None:
+        if not self.cancelled and cancellation_requested(when_unknown=False):
+            self.cancelled = True
+        end = self._close()
+        try:
+            if self.record.hooks.after_loop is not None:
+                await self._finish_with_hook(end)
+        finally:
+            self._closed(end)
+
+    def _end_parked(self) -> None:
+        """End a parked run that cancel() ends, and that has no after_loop: at once, as its
+        task would have ended it (see drive()), with no task to do it."""
+        host = self.host
+        assert host is not None
+        host.withdraw(self)
+        self.context = None
+        self._closed(self._close())
+        self.finish()
+
+    def _close(self) -> LoopEnd:
+        """How the run ended, recorded as it goes to FINISHING."""
         position = self.position
         position.next_deadline = None
         position.next_target = None
-        if not self.cancelled and cancellation_requested(when_unknown=False):
-            self.cancelled = True
         end = self.end = self._outcome()
-        record = self.record
-        record.last_end = end
+        self.record.last_end = end
         self.enter(_S.FINISHING)
-        try:
-            if record.hooks.after_loop is not None:
-                await self._finish_with_hook(end)
-        finally:
-            self.cancelled = False
-            if events.listening:
-                events.emit(events.LoopEnded(self.loop, end), record.listeners)
+        return end
+
+    def _closed(self, end: LoopEnd) -> None:
+        """After after_loop, if any: report the end."""
+        self.cancelled = False
+        if events.listening:
+            events.emit(events.LoopEnded(self.loop, end), self.record.listeners)
 
     def _outcome(self) -> LoopEnd:
         """How the run that is ending ended."""
