@@ -8,7 +8,9 @@ block) acts on a parked loop as at once as on a sleeping one.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import sys
 
 import anyio
 import pytest
@@ -93,10 +95,7 @@ async def test_context_variables_carry_over_from_one_iteration_to_the_next() -> 
         body.start()
         _starter.set("changed after start()")
         await body.join()
-    assert seen == [("the starter's", 10), ("the starter's", 11)] + [
-        ("the starter's", 12),
-        ("the starter's", 13),
-    ]
+    assert seen == [("the starter's", count) for count in (10, 11, 12, 13)]
     assert _counter.get() == 0  # the loop's values stay the loop's
 
 
@@ -329,9 +328,70 @@ def test_the_timer_queue_drops_withdrawn_entries_once_they_are_half_of_it() -> N
     entries = [queue.push(float(i), i) for i in range(2 * COMPACT_AT)]
     for entry in entries[: COMPACT_AT - 1]:
         queue.withdraw(entry)
-    assert len(queue._heap) == 2 * COMPACT_AT  # noqa: SLF001 (what the test is about)
+    assert queue.held == 2 * COMPACT_AT
     queue.withdraw(entries[COMPACT_AT - 1])
-    assert len(queue._heap) == COMPACT_AT  # noqa: SLF001
+    assert queue.held == COMPACT_AT
     assert len(queue) == COMPACT_AT
     assert sorted(queue.items()) == list(range(COMPACT_AT, 2 * COMPACT_AT))
     assert queue.next_due() == float(COMPACT_AT)
+
+
+# -- the host's tasks on asyncio ------------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager_task_factory is new in 3.12")
+@pytest.mark.parametrize("anyio_backend", ["asyncio"], indirect=True)
+async def test_an_eager_task_factory_does_not_start_a_host_task_outside_the_host_scope() -> None:
+    ends: list[anytasks.EndReason] = []
+
+    @anytasks.loop(seconds=0.01)
+    async def body() -> None:
+        pass
+
+    @body.after_loop
+    async def after() -> None:
+        end = body.last_end
+        assert end is not None
+        ends.append(end.reason)
+
+    event_loop = asyncio.get_running_loop()
+    factory = event_loop.get_task_factory()
+    event_loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
+    try:
+        with anyio.move_on_after(0.05):  # an enclosing scope ends the host's loops
+            async with anytasks.background():
+                body.start()
+                await anyio.sleep_forever()
+    finally:
+        event_loop.set_task_factory(factory)
+    assert ends == [anytasks.EndReason.CANCELLED]
+    assert body.current_loop == 0
+    assert not body.is_running()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"], indirect=True)
+async def test_a_scope_around_the_host_cancels_a_resumed_iteration_in_progress() -> None:
+    started = anyio.Event()
+    outcome: list[str] = []
+
+    @anytasks.loop(seconds=0.01)
+    async def body() -> None:
+        if body.current_loop == 2:
+            started.set()
+            try:
+                await anyio.sleep_forever()
+            except anyio.get_cancelled_exc_class():
+                outcome.append("cancelled")
+                raise
+
+    with anyio.CancelScope() as scope:
+        async with anytasks.background():
+            body.start()
+            await started.wait()
+            scope.cancel()
+            await anyio.sleep_forever()
+    assert outcome == ["cancelled"]
+    end = body.last_end
+    assert end is not None
+    assert end.reason is anytasks.EndReason.CANCELLED
+    assert end.iterations == 2

@@ -52,18 +52,30 @@ def cancellation_requested(*, when_unknown: bool) -> bool:
 
 
 def new_fallback_task(
+    event_loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None], name: str
+) -> asyncio.Task[None]:
+    """The task of a loop started with ``start()`` on asyncio with no host."""
+    if sys.version_info >= (3, 11):
+        return event_loop.create_task(coro, name=name)
+    return _task_classes()[0](coro, loop=event_loop, name=name)  # pragma: no cover
+
+
+def new_host_task(
     event_loop: asyncio.AbstractEventLoop,
     coro: Coroutine[Any, Any, None],
     name: str,
-    context: contextvars.Context | None = None,
+    context: contextvars.Context | None,
 ) -> asyncio.Task[None]:
-    """A plain task for a loop: started with ``start()`` on asyncio with no host, or by a host.
+    """A task of a background() host on asyncio, in ``context`` (before Python 3.11, in a copy
+    of it), else in a copy of the caller's.
 
-    It runs in ``context`` if given (before Python 3.11, in a copy of it), else in a copy of
-    the caller's.
+    Made as ``asyncio.Task`` itself, not through the event loop's task factory: an eager one
+    would run the coroutine before the host has made the task a child of its cancel scope.
     """
     if sys.version_info >= (3, 11):
-        return event_loop.create_task(coro, name=name, context=context)
+        import asyncio
+
+        return asyncio.Task(coro, loop=event_loop, name=name, context=context)
     cls = _task_classes()[0]  # pragma: no cover
     if context is None:  # pragma: no cover
         return cls(coro, loop=event_loop, name=name)

@@ -89,7 +89,7 @@ class Exclusive:
         # Whether the latest iteration lost its lease.
         self.lost = False
 
-    async def run(self, iterate: Callable[[], Awaitable[None]]) -> None:
+    async def run(self, iterate: Callable[[], Awaitable[object]]) -> None:
         """Run ``iterate`` with the keeper beside it; give the lease up at the end."""
         failure: BaseException | None = None
         try:

@@ -15,8 +15,8 @@ garbage collector would walk again and again
 from __future__ import annotations
 
 from collections import deque
-from contextvars import Context, ContextVar, copy_context
 from collections.abc import Callable
+from contextvars import Context, ContextVar, copy_context
 from typing import TYPE_CHECKING, Any, final
 
 import anyio
@@ -153,9 +153,8 @@ class LoopHost:
         if not self._serving:
             self._serving = True
             # In a context of its own: not the caller's, whose values it would keep.
-            Context().run(
-                self._task_group.start_soon, self._serve, name="anytasks background host"
-            )
+            start_soon: Any = self._task_group.start_soon
+            Context().run(start_soon, self._serve, name="anytasks background host")
         elif self.wake is not None:
             self.wake()
 

@@ -56,8 +56,8 @@ if TYPE_CHECKING:
     from .._outcome import IterationOutcome
     from .events import AnyLoop, Listener
     from .exclusive import Exclusive
-    from .host import LoopHost
     from .hooks import Hooks
+    from .host import LoopHost
     from .options import LoopOptions
     from .retry import SupportsDelay
 
@@ -497,8 +497,8 @@ class Run:
         # The innermost scope around the waits: the run's own, but for a lease's keeper.
         position.wait_scope = self.scope if self.exclusive is None else None
         call: Body
+        scheduled = position.start() if resumed is None else resumed
         if resumed is None:
-            scheduled = position.start()
             exclusive = self.exclusive
             if exclusive is not None and position.last_target is None:
                 # The lease remembers the last slot that ran, before this run (a restart, a
@@ -517,7 +517,8 @@ class Run:
             # (which change_interval() may have changed since, or replaced with a wall-clock
             # schedule).
             last = position.last_began
-            assert self.call is not None and isinstance(last, float)
+            assert self.call is not None
+            assert isinstance(last, float)
             call = self.call
             waited = await self._woken(last, resumed, interval)
             if waited is None:
@@ -529,9 +530,7 @@ class Run:
             if interval is None or position.paused:
                 # A wall-clock schedule waits for its first time; an interval loop paused in
                 # before_loop lets its first slot (``scheduled``) pass like any other.
-                waited = await self._wait(
-                    scheduled if interval is None else scheduled - interval
-                )
+                waited = await self._wait(scheduled if interval is None else scheduled - interval)
                 if waited is None:
                     return None
                 scheduled = waited
@@ -641,9 +640,7 @@ class Run:
             options = record.options
             interval = options.interval
 
-    async def _woken(
-        self, scheduled: float, due: float, interval: float | None
-    ) -> float | None:
+    async def _woken(self, scheduled: float, due: float, interval: float | None) -> float | None:
         """After the plain wait for the slot due at ``due`` (``interval`` after the one due
         at ``scheduled``) ended, on time, early or late: the due time of the slot to run now,
         or None if the run ends instead."""

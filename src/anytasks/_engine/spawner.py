@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, final
 
-from .cancellation import new_fallback_task
+from .cancellation import new_host_task
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -78,18 +78,24 @@ def asyncio_task_linker() -> Linker | None:
     """How AnyIO's asyncio backend records a task as a child of a cancel scope, if this AnyIO
     records it as 4.14-4.16 do; else None."""
     try:
-        from anyio._backends._asyncio import TaskState, _task_states
+        import anyio._backends._asyncio as anyio_asyncio
     except ImportError:  # pragma: no cover
         return None
-    if not {"parent_id", "cancel_scope"} <= set(getattr(TaskState, "__slots__", ())):
+    # Private to AnyIO: looked up by name, and checked.
+    task_states: Any = getattr(anyio_asyncio, "_task_states", None)
+    task_state: Any = getattr(anyio_asyncio, "TaskState", None)
+    if task_states is None or not {"parent_id", "cancel_scope"} <= set(
+        getattr(task_state, "__slots__", ())
+    ):
         return None  # pragma: no cover
 
     def link(task: asyncio.Task[None], scope: Any) -> None:
         if scope is not None:
-            _task_states[task] = TaskState(parent_id=id(scope._host_task), cancel_scope=scope)
+            host_task: object = scope._host_task
+            task_states[task] = task_state(parent_id=id(host_task), cancel_scope=scope)
             scope._tasks.add(task)
         else:
-            state = _task_states.pop(task, None)
+            state: Any = task_states.pop(task, None)
             if state is not None and state.cancel_scope is not None:
                 state.cancel_scope._tasks.discard(task)
 
@@ -102,9 +108,7 @@ class TaskSpawner:
 
     __slots__ = ("_escaped", "_event_loop", "_idle", "_link", "_scope", "_tasks")
 
-    def __init__(
-        self, event_loop: asyncio.AbstractEventLoop, scope: Any, link: Linker
-    ) -> None:
+    def __init__(self, event_loop: asyncio.AbstractEventLoop, scope: Any, link: Linker) -> None:
         self._event_loop = event_loop
         # The host's cancel scope (AnyIO's, on asyncio), whose children the tasks are.
         self._scope = scope
@@ -122,7 +126,7 @@ class TaskSpawner:
         """Start ``target(*args)`` for ``run``, in ``context`` (else a copy of the caller's)."""
         coro = target(*args)
         try:
-            task = new_fallback_task(self._event_loop, coro, run.loop.name, context)
+            task = new_host_task(self._event_loop, coro, run.loop.name, context)
         except BaseException:
             coro.close()
             raise

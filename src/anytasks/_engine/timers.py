@@ -10,7 +10,8 @@ run's memory goes at once, and what stays is 88 bytes.
 
 A heap rather than a timer wheel, although a wheel costs less per entry: a wheel fires a slot at
 its end, late by up to its tick, and a loop's times are exact, under
-:mod:`anytasks.testing`'s virtual clocks too (benchmarks/history/2026-12-07-timer-host-prototype.md).
+:mod:`anytasks.testing`'s virtual clocks too
+(benchmarks/history/2026-12-07-timer-host-prototype.md).
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ class TimerQueue(Generic[_T]):
     def __len__(self) -> int:
         """How many items are parked (withdrawn entries not counted)."""
         return len(self._heap) - self._withdrawn
+
+    @property
+    def held(self) -> int:
+        """How many entries the heap holds, withdrawn ones included: its memory."""
+        return len(self._heap)
 
     def push(self, due: float, item: _T) -> Entry:
         """Park ``item`` until ``due``; return its entry, by which it is withdrawn."""
