@@ -32,12 +32,13 @@ if TYPE_CHECKING:
 #: The innermost active host, as seen by the calling task.
 current: ContextVar[LoopHost | None] = ContextVar("anytasks_host", default=None)
 
-#: How many runs the host starts or resumes before it lets their tasks run: 100 000 loops
+#: How many runs the host starts or resumes before it lets their tasks run. 100 000 loops
 #: started or due at once make no 100 000 tasks at once (each is 2-3 KiB while it lives: the
-#: peak memory of the process), and the collector, which runs when allocations outnumber
-#: frees by 700, finds no more than a batch's tasks alive
-#: (benchmarks/history/2026-12-07-timer-host-prototype.md).
-BATCH = 64
+#: peak memory of the process); and the fewer tasks are alive when the collector runs, the
+#: fewer objects it moves to an older generation, whose collections walk every idle loop:
+#: 100 000 loops at 1 s on uvloop saw 9 full collections in 15 s with batches of 64, none with
+#: batches of 16 (benchmarks/history/2026-12-07-issue19-host-timers.md).
+BATCH = 16
 
 # The arguments of drive() for a resumed run, whose iterations are bound already (Run.call).
 _NO_ARGS: tuple[Any, ...] = ()
@@ -132,7 +133,10 @@ class LoopHost:
             self._spawner.spawn(run, run.drive_daemon, (args, kwargs), None)
             return
         # Given its task by the host's own task, in batches (BATCH).
-        self._starting.append((run, args, kwargs, copy_context()))
+        context = copy_context()
+        if self._spawner.runs_in_given_context:
+            run.context = context  # what its tasks run in, one after another
+        self._starting.append((run, args, kwargs, context))
         self._serve_soon()
 
     def park(self, run: Run, due: float) -> bool:
@@ -142,7 +146,9 @@ class LoopHost:
             return False
         # Its next iteration's task runs in what this one's context is as it ends: a context
         # variable that one iteration sets, the next one sees, as in a loop with one task.
-        run.context = copy_context()
+        # (Where a task runs in the very context it was given, that is the run's already.)
+        if not self._spawner.runs_in_given_context:
+            run.context = copy_context()
         entry = run.parked = self._timers.push(due, run)
         if not self._serving or self._timers.is_first(entry):
             self._serve_soon()  # the wait in progress, if any, is for a later time
@@ -178,7 +184,9 @@ class LoopHost:
         return due
 
     def _resume(self, run: Run, due: float) -> None:
-        context, run.context = run.context, None
+        context = run.context
+        if not self._spawner.runs_in_given_context:
+            run.context = None  # its task has a copy
         self._spawner.spawn(
             run, run.drive, (_NO_ARGS, _NO_KWARGS, anyio.TASK_STATUS_IGNORED, True, due), context
         )
@@ -208,9 +216,10 @@ class LoopHost:
                     entry = timers.pop_due(now)
                     if entry is None:
                         break
-                    run = entry[2]
+                    run, due = entry[2], entry[0]
+                    timers.release(entry)
                     run.parked = None
-                    self._resume(run, entry[0])
+                    self._resume(run, due)
                 else:
                     await checkpoint()
         finally:

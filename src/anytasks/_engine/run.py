@@ -316,7 +316,8 @@ class Run:
         host's timers for the slot due at ``due``; the host then calls ``drive()`` again in a
         new task, with ``resumed=due``, which goes on from the end of that wait.
         """
-        self.own_task = backend.current_task_object()
+        if resumed is None or self.own_task is None:  # a host may have set it (spawner)
+            self.own_task = backend.current_task_object()
         # Whether a run has got through before_loop: task_group.start() returns then, even if
         # a restart cut short the first runs' before_loop.
         started = resumed is not None
@@ -520,12 +521,13 @@ class Run:
             assert self.call is not None
             assert isinstance(last, float)
             call = self.call
-            waited = await self._woken(last, resumed, interval)
-            if waited is None:
-                return None
-            scheduled = waited
-            options = record.options
-            interval = options.interval
+            if position.replan or position.paused or options.plans_missed:
+                waited = await self._woken(last, resumed, interval)
+                if waited is None:
+                    return None
+                scheduled = waited
+                options = record.options
+                interval = options.interval
         else:
             if interval is None or position.paused:
                 # A wall-clock schedule waits for its first time; an interval loop paused in

@@ -49,6 +49,9 @@ class NurserySpawner:
 
     __slots__ = ("_start_soon",)
 
+    #: Whether a task runs in the very context it is given (not in a copy of it).
+    runs_in_given_context = False
+
     def __init__(self, start_soon: StartSoon) -> None:
         self._start_soon = start_soon
 
@@ -69,9 +72,9 @@ class NurserySpawner:
         """Nothing to do: what escapes a task goes up through the nursery."""
 
 
-#: ``link(task, scope)``: record ``task`` as a child of the AnyIO cancel ``scope``;
-#: ``link(task, None)``: forget it again.
-Linker = Callable[["asyncio.Task[None]", Any], None]
+#: ``link(scope)`` makes the pair of functions that record a task as a child of the AnyIO
+#: cancel ``scope``, and forget it again.
+Linker = Callable[[Any], tuple[Callable[["asyncio.Task[None]"], None], ...]]
 
 
 def asyncio_task_linker() -> Linker | None:
@@ -89,15 +92,19 @@ def asyncio_task_linker() -> Linker | None:
     ):
         return None  # pragma: no cover
 
-    def link(task: asyncio.Task[None], scope: Any) -> None:
-        if scope is not None:
-            host_task: object = scope._host_task
-            task_states[task] = task_state(parent_id=id(host_task), cancel_scope=scope)
-            scope._tasks.add(task)
-        else:
-            state: Any = task_states.pop(task, None)
-            if state is not None and state.cancel_scope is not None:
-                state.cancel_scope._tasks.discard(task)
+    def link(scope: Any) -> tuple[Callable[[asyncio.Task[None]], None], ...]:
+        parent_id = id(scope._host_task)
+        add, discard = scope._tasks.add, scope._tasks.discard
+
+        def adopt(task: asyncio.Task[None]) -> None:
+            task_states[task] = task_state(parent_id, scope)
+            add(task)
+
+        def forget(task: asyncio.Task[None]) -> None:
+            task_states.pop(task, None)
+            discard(task)
+
+        return adopt, forget
 
     return link
 
@@ -106,13 +113,17 @@ def asyncio_task_linker() -> Linker | None:
 class TaskSpawner:
     """Starts plain asyncio tasks in a cancel scope, and keeps account of them until done."""
 
-    __slots__ = ("_escaped", "_event_loop", "_idle", "_link", "_scope", "_tasks")
+    __slots__ = ("_adopt", "_escaped", "_event_loop", "_forget", "_idle", "_scope", "_tasks")
+
+    #: Whether a task runs in the very context it is given: asyncio.Task(context=) does from
+    #: Python 3.11 on; before, a task gets a copy.
+    runs_in_given_context = sys.version_info >= (3, 11)
 
     def __init__(self, event_loop: asyncio.AbstractEventLoop, scope: Any, link: Linker) -> None:
         self._event_loop = event_loop
         # The host's cancel scope (AnyIO's, on asyncio), whose children the tasks are.
         self._scope = scope
-        self._link = link
+        self._adopt, self._forget = link(scope)
         # The tasks not yet done, and the run of each.
         self._tasks: dict[asyncio.Task[None], Run] = {}
         # What wait() waits on, while it does.
@@ -130,15 +141,19 @@ class TaskSpawner:
         except BaseException:
             coro.close()
             raise
-        self._link(task, self._scope)
+        self._adopt(task)
         self._tasks[task] = run
         task.add_done_callback(self._done)
+        # Known before it runs: drive() need not look it up.
+        run.own_task = task
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._link(task, None)
+        self._forget(task)
         run = self._tasks.pop(task)
         if task.cancelled():
-            if run.record.run is run and run.parked is None and run.own_task is not task:
+            # A run whose drive() ran has finished by the time its task is done, unless it
+            # parked (and then its task was not cancelled).
+            if run.record.run is run and run.parked is None:
                 # Cancelled before its first step (Task.cancel() on every task, as
                 # asyncio.run() does at its end): its coroutine never ran, so nothing would
                 # ever mark the loop as ended.

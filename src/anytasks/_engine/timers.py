@@ -27,17 +27,23 @@ Entry = list[Any]
 
 #: A heap with at least this many withdrawn entries, half of it or more, is rebuilt without them.
 COMPACT_AT = 64
+#: At most this many spare entries are kept for reuse.
+SPARE_ENTRIES = 1024
 
 
 class TimerQueue(Generic[_T]):
     """Items by due time, earliest first."""
 
-    __slots__ = ("_heap", "_sequence", "_withdrawn")
+    __slots__ = ("_heap", "_sequence", "_spare", "_withdrawn")
 
     def __init__(self) -> None:
         self._heap: list[Entry] = []
         self._sequence = itertools.count()
         self._withdrawn = 0
+        # Entries given back (release()), reused by push(): an entry made per wait would be
+        # an object that lives as long as the wait, and 100 000 of them a second keep the
+        # collector's oldest generation busy (benchmarks/history/2026-12-07-issue19-host-timers.md).
+        self._spare: list[Entry] = []
 
     def __len__(self) -> int:
         """How many items are parked (withdrawn entries not counted)."""
@@ -50,9 +56,20 @@ class TimerQueue(Generic[_T]):
 
     def push(self, due: float, item: _T) -> Entry:
         """Park ``item`` until ``due``; return its entry, by which it is withdrawn."""
-        entry: Entry = [due, next(self._sequence), item]
+        spare = self._spare
+        if spare:
+            entry = spare.pop()
+            entry[0], entry[1], entry[2] = due, next(self._sequence), item
+        else:
+            entry = [due, next(self._sequence), item]
         heapq.heappush(self._heap, entry)
         return entry
+
+    def release(self, entry: Entry) -> None:
+        """Give back an entry that pop_due() returned, once it has been read."""
+        entry[2] = None
+        if len(self._spare) < SPARE_ENTRIES:
+            self._spare.append(entry)
 
     def is_first(self, entry: Entry) -> bool:
         """Whether ``entry`` is the earliest, the one the host's wait is for."""
@@ -75,7 +92,7 @@ class TimerQueue(Generic[_T]):
         """When the earliest item is due; None if none is parked."""
         heap = self._heap
         while heap and heap[0][2] is None:
-            heapq.heappop(heap)
+            self.release(heapq.heappop(heap))
             self._withdrawn -= 1
         if not heap:
             return None
@@ -83,11 +100,20 @@ class TimerQueue(Generic[_T]):
         return due
 
     def pop_due(self, now: float) -> Entry | None:
-        """The earliest entry if it is due at ``now`` (``due <= now``), taken out; else None."""
-        due = self.next_due()
-        if due is None or due > now:
-            return None
-        return heapq.heappop(self._heap)
+        """The earliest entry if it is due at ``now`` (``due <= now``), taken out; else None.
+
+        Give it back with :meth:`release` once it has been read."""
+        heap = self._heap
+        while heap:
+            entry = heap[0]
+            if entry[2] is None:  # withdrawn
+                self.release(heapq.heappop(heap))
+                self._withdrawn -= 1
+            elif entry[0] <= now:
+                return heapq.heappop(heap)
+            else:
+                return None
+        return None
 
     def items(self) -> list[_T]:
         """The parked items, in no particular order."""
