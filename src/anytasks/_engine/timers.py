@@ -42,7 +42,8 @@ class TimerQueue(Generic[_T]):
         self._withdrawn = 0
         # Entries given back (release()), reused by push(): an entry made per wait would be
         # an object that lives as long as the wait, and 100 000 of them a second keep the
-        # collector's oldest generation busy (benchmarks/history/2026-12-07-issue19-host-timers.md).
+        # collector's oldest generation busy
+        # (benchmarks/history/2026-12-07-issue19-host-timers.md).
         self._spare: list[Entry] = []
 
     def __len__(self) -> int:
