@@ -128,6 +128,37 @@ async def test_cancel_of_a_parked_loop_runs_after_loop_at_once() -> None:
 
 
 @pytest.mark.virtual_time
+async def test_cancel_of_a_parked_loop_without_after_loop_ends_it_in_place() -> None:
+    seen: list[str] = []
+
+    @anytasks.loop(hours=1)
+    async def body() -> None:
+        pass
+
+    @body.add_listener
+    def listen(event: anytasks.LoopEvent) -> None:
+        if isinstance(event, anytasks.LoopEnded):
+            seen.append(f"{event.end.reason.name} running={body.is_running()}")
+
+    t0 = anyio.current_time()
+    async with anytasks.background():
+        body.start()
+        await anyio.sleep(3)
+        assert body.is_running()
+        body.cancel()
+        # Ended by the call itself: no task had to run for it.
+        assert not body.is_running()
+        assert seen == ["CANCELLED running=True"]
+        await body.join()
+        await anyio.sleep(1)
+    assert anyio.current_time() - t0 == 4.0
+    end = body.last_end
+    assert end is not None
+    assert end.reason is anytasks.EndReason.CANCELLED
+    assert end.iterations == 1
+
+
+@pytest.mark.virtual_time
 async def test_stop_of_a_parked_loop_ends_it_at_once() -> None:
     @anytasks.loop(hours=1)
     async def body() -> None:
