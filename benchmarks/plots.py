@@ -22,10 +22,11 @@ BACKENDS = ("asyncio", "uvloop", "trio")
 
 # One colour and one label per implementation, the same in every plot, so that a reader who
 # has found "anytasks" in one panel finds it in the next by colour alone. anytasks is blue in
-# both of its forms; the hand-written references are greys and green.
+# all of its forms; the hand-written references are greys and green.
 STYLE: dict[str, tuple[str, str]] = {
     "anytasks": ("#1f77b4", "anytasks (task group)"),
     "anytasks_task": ("#9ecae9", "anytasks (Loop.start())"),
+    "anytasks_host": ("#08306b", "anytasks (background() host)"),
     "discord": ("#ff7f0e", "discord.ext.tasks"),
     "trio_util": ("#9467bd", "trio-util periodic"),
     "deadline": ("#2ca02c", "hand-written deadline loop"),

@@ -243,7 +243,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "kib": "{} KiB",
         "ms": "{} ms",
         "s": "{} s",
-        "two ways": "{task} with `start()`, {group} in a task group",
+        "three ways": "{host} in a `background()` host, {task} with `start()`, {group} in a task"
+        " group",
         "two loops": "{deadline} sleeping until a deadline, {naive} with `sleep(interval)`",
         "early": "none (its anchor makes it about {} ms early)",
         "no drift": "none measurable",
@@ -272,7 +273,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "kib": "{} KiB",
         "ms": "{} ms",
         "s": "{}초",
-        "two ways": "`start()`로 {task}, 태스크 그룹에서 {group}",
+        "three ways": "`background()` 호스트에서 {host}, `start()`로 {task}, 태스크 그룹에서"
+        " {group}",
         "two loops": "마감 시각까지 자면 {deadline}, `sleep(interval)`이면 {naive}",
         "early": "없음(기준 시각 때문에 약 {} ms 일찍 실행됨)",
         "no drift": "측정되지 않음",
@@ -379,7 +381,8 @@ def glance_table(results: Results, language: str) -> str:
         return text["ms"].format(_short(p99))
 
     def both(figure: str, unit: str, shown: Callable[[float], str] = _short) -> str:
-        return text["two ways"].format(
+        return text["three ways"].format(
+            host=fig("W2/anytasks_host/asyncio", figure, unit, shown),
             task=fig("W2/anytasks_task/asyncio", figure, unit, shown),
             group=fig("W2/anytasks/asyncio", figure, unit, shown),
         )

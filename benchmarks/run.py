@@ -77,6 +77,7 @@ _MATRIX: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "W2": (
         ("anytasks", ("asyncio", "uvloop", "trio")),
         ("anytasks_task", ("asyncio", "uvloop")),
+        ("anytasks_host", ("asyncio", "uvloop", "trio")),
         ("discord", ("asyncio", "uvloop")),
         ("naive", ("asyncio", "uvloop", "trio")),
         ("trio_util", ("trio",)),
@@ -92,6 +93,7 @@ _MATRIX: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     ),
     "W4": (
         ("anytasks", ("asyncio", "uvloop", "trio")),
+        ("anytasks_host", ("asyncio", "uvloop", "trio")),
         ("discord", ("asyncio", "uvloop")),
         ("deadline", ("asyncio", "uvloop", "trio")),
     ),
@@ -398,6 +400,27 @@ def evaluate_targets(summary: dict[str, dict[str, Any]]) -> list[Target]:
         p99 is not None and p99 < 100,
         f"{p99:.1f} ms" if p99 is not None else "",
     )
+    # Issue 19: idle loops in a background() host.
+    for backend in ("asyncio", "trio"):
+        rss = _median(summary, f"W2/anytasks_host/{backend}", "rss_per_loop_kib")
+        add(
+            "W2 peak RSS per idle loop in a background() host",
+            backend,
+            rss,
+            "<= 2 KiB",
+            rss is not None and rss <= 2,
+            f"{rss:.2f} KiB" if rss is not None else "",
+        )
+    for backend in ("uvloop", "asyncio"):
+        p99 = _median(summary, f"W4/anytasks_host/{backend}", "late_p99_ms")
+        add(
+            "W4 100 000 loops in a background() host keep up: steady p99 lateness",
+            backend,
+            p99,
+            "< 100 ms",
+            p99 is not None and p99 < 100,
+            f"{p99:.1f} ms" if p99 is not None else "",
+        )
     increment = _median(summary, "import/anytasks/-", "import_increment_s")
     loaded = summary.get("import/anytasks/-", {}).get("optional_loaded", [])
     add(
