@@ -62,9 +62,13 @@ class BackgroundHost:
         finally:
             try:
                 result = await task_group.__aexit__(exc_type, exc, tb)
+            except BaseException as raised:
+                host.end(raised)  # raises a group if something escaped the loops too
+                raise
+            else:
+                host.end()
             finally:
                 self._task_group = self._host = self._token = None
-        host.end()
         return result
 
     def __repr__(self) -> str:

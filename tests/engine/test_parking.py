@@ -11,9 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import sys
+from typing import cast
 
 import anyio
 import pytest
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 import anytasks
 from anytasks._engine.backend import current_task_object, wall_now
@@ -128,7 +132,7 @@ async def test_cancel_of_a_parked_loop_runs_after_loop_at_once() -> None:
 
 
 @pytest.mark.virtual_time
-async def test_cancel_of_a_parked_loop_without_after_loop_ends_it_in_place() -> None:
+async def test_cancel_of_a_parked_loop_without_after_loop_ends_it_as_a_sleeping_one() -> None:
     seen: list[str] = []
 
     @anytasks.loop(hours=1)
@@ -144,12 +148,15 @@ async def test_cancel_of_a_parked_loop_without_after_loop_ends_it_in_place() -> 
     async with anytasks.background():
         body.start()
         await anyio.sleep(3)
-        assert body.is_running()
         body.cancel()
-        # Ended by the call itself: no task had to run for it.
-        assert not body.is_running()
-        assert seen == ["CANCELLED running=True"]
+        # As for a loop whose task sleeps: it is ending, not ended, when cancel() returns.
+        assert body.is_running()
+        assert body.is_being_cancelled()
+        assert seen == []
+        with pytest.raises(RuntimeError, match="already running"):
+            body.start()
         await body.join()
+        assert seen == ["CANCELLED running=True"]
         await anyio.sleep(1)
     assert anyio.current_time() - t0 == 4.0
     end = body.last_end
@@ -426,3 +433,146 @@ async def test_a_scope_around_the_host_cancels_a_resumed_iteration_in_progress()
     assert end is not None
     assert end.reason is anytasks.EndReason.CANCELLED
     assert end.iterations == 2
+
+
+# -- regressions found by the adversarial pass over parking ----------------------------------
+
+
+class _Fatal(BaseException):
+    """Neither an Exception nor a cancellation (as pytest.fail()'s ``Failed``)."""
+
+
+def _contains(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``exc`` is a ``kind``, or a group (of groups) with one."""
+    if isinstance(exc, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        return any(_contains(inner, kind) for inner in group.exceptions)
+    return isinstance(exc, kind)
+
+
+@pytest.mark.virtual_time
+async def test_a_listener_raising_as_a_parked_loop_ends_still_lets_it_end() -> None:
+    @anytasks.loop(seconds=10)
+    async def body() -> None:
+        pass
+
+    @body.add_listener
+    def listen(event: anytasks.LoopEvent) -> None:
+        if isinstance(event, anytasks.LoopEnded):
+            raise _Fatal
+
+    async def scenario() -> None:
+        async with anytasks.background():
+            body.start()
+            await anyio.sleep(1)
+            body.cancel()
+            with anyio.move_on_after(5):
+                await body.join()
+
+    with pytest.raises(BaseException) as raised:  # noqa: PT011 (bare or in a group)
+        await scenario()
+    assert _contains(raised.value, _Fatal)
+    assert not body.is_running()
+    assert body.state is anytasks.LoopState.IDLE
+
+
+@pytest.mark.virtual_time
+async def test_a_listener_raising_as_the_block_ends_lets_the_other_parked_loops_end() -> None:
+    def make(name: str) -> anytasks.Loop[[], None]:
+        @anytasks.loop(seconds=10, name=name)
+        async def body() -> None:
+            pass
+
+        return body
+
+    loops = [make(f"loop{i}") for i in range(3)]
+
+    @loops[0].add_listener
+    def listen(event: anytasks.LoopEvent) -> None:
+        if isinstance(event, anytasks.LoopEnded):
+            raise _Fatal
+
+    async def scenario() -> None:
+        async with anytasks.background():
+            for loop in loops:
+                loop.start()
+            await anyio.sleep(1)
+
+    with pytest.raises(BaseExceptionGroup) as raised:
+        await scenario()
+    assert [type(exc) for exc in raised.value.exceptions] == [_Fatal]
+    assert [loop.is_running() for loop in loops] == [False, False, False]
+
+
+@pytest.mark.virtual_time
+async def test_a_scope_cancelled_around_the_host_ends_parked_loops_at_once() -> None:
+    trace: list[tuple[str, float]] = []
+
+    @anytasks.loop(seconds=10)
+    async def body() -> None:
+        trace.append(("iteration", anyio.current_time() - t0))
+
+    @body.after_loop
+    async def after() -> None:
+        trace.append((f"after cancelled={body.is_being_cancelled()}", anyio.current_time() - t0))
+
+    t0 = anyio.current_time()
+    with anyio.CancelScope() as outer:
+        async with anytasks.background():
+            body.start()
+            await anyio.sleep(1)
+            outer.cancel()
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(30)
+                trace.append(("block", anyio.current_time() - t0))
+    assert trace == [("iteration", 0.0), ("after cancelled=True", 1.0), ("block", 31.0)]
+    assert body.last_end is not None
+    assert body.last_end.reason is anytasks.EndReason.CANCELLED
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"], indirect=True)
+async def test_a_loops_base_exception_and_the_blocks_error_are_raised_together() -> None:
+    @anytasks.loop(seconds=0.01)
+    async def body() -> None:
+        if body.current_loop == 1:
+            raise _Fatal
+
+    async def scenario() -> None:
+        async with anytasks.background():
+            body.start()
+            try:
+                await anyio.sleep(5)
+            finally:
+                raise ValueError("the block's own error")
+
+    with pytest.raises(BaseExceptionGroup) as raised:
+        await scenario()
+    assert sorted(type(exc).__name__ for exc in raised.value.exceptions) == [
+        "ValueError",
+        "_Fatal",
+    ]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"], indirect=True)
+async def test_start_in_a_host_whose_block_failed_is_refused() -> None:
+    @anytasks.loop(seconds=10)
+    async def body() -> None:
+        pass
+
+    starts: list[asyncio.Task[None]] = []
+
+    async def later() -> None:
+        await asyncio.sleep(0.05)
+        body.start()
+
+    async def scenario() -> None:
+        async with anytasks.background():
+            starts.append(asyncio.get_running_loop().create_task(later()))
+            raise ValueError("block fails")
+
+    with pytest.raises(BaseException) as raised:  # noqa: PT011 (bare or in a group)
+        await scenario()
+    assert _contains(raised.value, ValueError)
+    with pytest.raises(RuntimeError, match=r"outlived its anytasks\.background"):
+        await starts[0]
+    assert not body.is_running()

@@ -14,17 +14,21 @@ garbage collector would walk again and again
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Callable
 from contextvars import Context, ContextVar, copy_context
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, cast, final
 
 import anyio
 from anyio.abc import TaskGroup
 
-from .backend import bind_primitives, running_asyncio_loop, trio_running
+from .backend import bind_primitives, cancelled_exc_class, running_asyncio_loop, trio_running
 from .spawner import NurserySpawner, TaskSpawner, asyncio_task_linker
 from .timers import TimerQueue
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
     from .run import Run
@@ -78,8 +82,11 @@ class LoopHost:
     """Starts a host's loops, parks its idle ones, and resumes them when they are due."""
 
     __slots__ = (
+        "_cancelled",
         "_closing",
         "_ended",
+        "_ending",
+        "_escaped",
         "_serving",
         "_spawner",
         "_starting",
@@ -104,9 +111,16 @@ class LoopHost:
         self._starting: deque[tuple[Run, tuple[Any, ...], dict[str, Any], Context]] = deque()
         self._serving = False
         self.wake: Any = None
-        # Whether the block is ending (no run parks any more), and whether it has ended.
+        # The parked runs that cancel() ended, with the due time each waited for: the host's
+        # task ends them (or resumes them, for an after_loop or a restart).
+        self._ending: deque[tuple[Run, float]] = deque()
+        # Whether the block is ending, or its scope was cancelled (no run parks any more
+        # then), and whether it has ended.
         self._closing = False
+        self._cancelled = False
         self._ended = False
+        # What escaped the ending of parked runs as the block ended.
+        self._escaped: list[BaseException] = []
 
     @property
     def wait_scope(self) -> None:
@@ -142,7 +156,7 @@ class LoopHost:
     def park(self, run: Run, due: float) -> bool:
         """Take over ``run``'s wait for the slot due at ``due``, as its task ends: False if the
         host is ending (the run waits in its task, where the host's cancellation reaches it)."""
-        if self._closing:
+        if self._closing or self._cancelled:
             return False
         # Its next iteration's task runs in what this one's context is as it ends: a context
         # variable that one iteration sets, the next one sees, as in a loop with one task.
@@ -156,6 +170,8 @@ class LoopHost:
 
     def _serve_soon(self) -> None:
         """Have the host's task look at its queues now: start it, or end its wait."""
+        if self._closing:
+            return  # close() does what is left
         if not self._serving:
             self._serving = True
             # In a context of its own: not the caller's, whose values it would keep.
@@ -168,6 +184,18 @@ class LoopHost:
         """Take ``run`` out of the timers, and resume it now (its wait ended early)."""
         due = self.withdraw(run)
         self._resume(run, due)
+
+    def end_parked(self, run: Run) -> None:
+        """End a parked run that cancel() was called for: soon, in the host's task."""
+        self._ending.append((run, self.withdraw(run)))
+        self._serve_soon()
+
+    def _end(self, run: Run, due: float) -> None:
+        """End a cancelled parked run: in place, if nothing is left to await; else in a task."""
+        if run.restart_with is None and run.record.hooks.after_loop is None:
+            run.end_in_place()
+        else:
+            self._resume(run, due)
 
     def withdraw(self, run: Run) -> float:
         """Take ``run`` out of the timers; return the due time it waited for."""
@@ -197,8 +225,14 @@ class LoopHost:
         primitives = bind_primitives()
         current_time, checkpoint = primitives.current_time, primitives.checkpoint
         timers, starting, spawn = self._timers, self._starting, self._spawner.spawn
+        ending = self._ending
         try:
             while True:
+                if ending:
+                    for _ in range(min(BATCH, len(ending))):
+                        self._end(*ending.popleft())
+                    await checkpoint()
+                    continue
                 if starting:
                     for _ in range(min(BATCH, len(starting))):
                         run, args, kwargs, context = starting.popleft()
@@ -222,6 +256,16 @@ class LoopHost:
                     self._resume(run, due)
                 else:
                     await checkpoint()
+        except cancelled_exc_class():
+            # The host's scope, or one around it, was cancelled: as it would wake a task that
+            # sleeps, the parked runs resume in it, run after_loop and end as CANCELLED.
+            self._cancelled = True
+            for run in timers.items():
+                self.unpark(run)
+            while ending:
+                run, due = ending.popleft()
+                self._resume(run, due)
+            raise
         finally:
             self._serving = False
 
@@ -237,15 +281,31 @@ class LoopHost:
             run, args, kwargs, context = starting.popleft()
             self._spawner.spawn(run, run.drive_daemon, (args, kwargs), context)
         for run in self._timers.items():
-            if run.parked is not None:  # not ended meanwhile
-                # As a sleeping task is woken by the scope's cancellation: it runs after_loop,
-                # in a task, or ends at once if it has none; either way as CANCELLED.
-                run.cancel()
+            # As a sleeping task is woken by the scope's cancellation: it runs after_loop, in
+            # a task, or ends here if it has none; either way as CANCELLED.
+            run.cancel()
+        ending = self._ending
+        while ending:
+            try:
+                self._end(*ending.popleft())
+            except BaseException as exc:
+                self._escaped.append(exc)
         with anyio.CancelScope(shield=True):
             await self._spawner.wait()
 
-    def end(self) -> None:
-        """Mark the host as ended, once its task group has; raise what escaped the runs' tasks,
-        where the task group would not."""
+    def end(self, raised: BaseException | None = None) -> None:
+        """Mark the host as ended, once its task group has; raise what escaped the runs (their
+        tasks, or their ending), where the task group would not, with what the task group
+        ``raised``, if anything, as a task group does.
+        """
         self._ended = True
-        self._spawner.raise_escaped()
+        escaped = [*self._spawner.take_escaped(), *self._escaped]
+        self._escaped = []
+        if not escaped:
+            return
+        if isinstance(raised, BaseExceptionGroup):
+            group = cast("BaseExceptionGroup[BaseException]", raised)
+            escaped += group.exceptions  # one group, as a task group makes
+        elif raised is not None and not isinstance(raised, cancelled_exc_class()):
+            escaped.append(raised)
+        raise BaseExceptionGroup("unhandled errors in a background host", escaped)

@@ -245,10 +245,12 @@ class Run:
             self.enter(_S.CANCELLING)
         self.cancelled = True
         if self.parked is not None:
-            if self.restart_with is None and self.record.hooks.after_loop is None:
-                self._end_parked()  # nothing left to await: no task needed
-            else:
-                self.unpark()  # it resumes in a cancelled scope
+            host = self.host
+            assert host is not None
+            # Ended by the host's task, in a batch: with no after_loop there is nothing to
+            # await, so it needs no task of its own (cancelling 10 000 parked loops took twice
+            # as long with one each); else it resumes, in a cancelled scope.
+            host.end_parked(self)
         elif self.scope is not None:
             self.scope.cancel()
         # else its task has yet to resume it, in a scope cancelled from the start (drive()).
@@ -899,15 +901,14 @@ class Run:
         finally:
             self._closed(end)
 
-    def _end_parked(self) -> None:
-        """End a parked run that cancel() ends, and that has no after_loop: at once, as its
-        task would have ended it (see drive()), with no task to do it."""
-        host = self.host
-        assert host is not None
-        host.withdraw(self)
+    def end_in_place(self) -> None:
+        """End a cancelled run that waits for its host, with no task: what drive() does for a
+        run with no after_loop and no restart to begin."""
         self.context = None
-        self._closed(self._close())
-        self.finish()
+        try:
+            self._closed(self._close())
+        finally:
+            self.finish()
 
     def _close(self) -> LoopEnd:
         """How the run ended, recorded as it goes to FINISHING."""

@@ -29,9 +29,6 @@ from typing import TYPE_CHECKING, Any, final
 
 from .cancellation import new_host_task
 
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
-
 if TYPE_CHECKING:
     import asyncio
 
@@ -68,8 +65,9 @@ class NurserySpawner:
     async def wait(self) -> None:
         """Nothing to do: the nursery waits for its tasks."""
 
-    def raise_escaped(self) -> None:
-        """Nothing to do: what escapes a task goes up through the nursery."""
+    def take_escaped(self) -> list[BaseException]:
+        """Nothing: what escapes a task goes up through the nursery."""
+        return []
 
 
 #: ``link(scope)`` makes the pair of functions that record a task as a child of the AnyIO
@@ -178,9 +176,7 @@ class TaskSpawner:
             finally:
                 self._idle = None
 
-    def raise_escaped(self) -> None:
-        """Raise what escaped the tasks, if anything did, as a task group would."""
-        escaped = self._escaped
-        if escaped:
-            self._escaped = []
-            raise BaseExceptionGroup("unhandled errors in a background host", escaped)
+    def take_escaped(self) -> list[BaseException]:
+        """What escaped the tasks, for the host to raise as a task group would."""
+        escaped, self._escaped = self._escaped, []
+        return escaped
