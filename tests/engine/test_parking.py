@@ -576,3 +576,27 @@ async def test_start_in_a_host_whose_block_failed_is_refused() -> None:
     with pytest.raises(RuntimeError, match=r"outlived its anytasks\.background"):
         await starts[0]
     assert not body.is_running()
+
+
+@pytest.mark.virtual_time
+async def test_a_loop_started_after_a_scope_around_the_host_was_cancelled_ends_at_once() -> None:
+    ran: list[str] = []
+
+    @anytasks.loop(seconds=10)
+    async def body() -> None:
+        ran.append("body")
+
+    @body.before_loop
+    async def before() -> None:
+        ran.append("before")
+
+    with anyio.CancelScope() as outer:
+        async with anytasks.background():
+            outer.cancel()
+            with anyio.CancelScope(shield=True):
+                body.start()
+                await anyio.sleep(1)
+                assert not body.is_running()
+    assert ran == []
+    assert body.last_end is not None
+    assert body.last_end.reason is anytasks.EndReason.CANCELLED

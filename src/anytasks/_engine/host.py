@@ -259,12 +259,16 @@ class LoopHost:
         except cancelled_exc_class():
             # The host's scope, or one around it, was cancelled: as it would wake a task that
             # sleeps, the parked runs resume in it, run after_loop and end as CANCELLED.
+            # The runs not yet started start in it too, and end before their before_loop.
             self._cancelled = True
             for run in timers.items():
                 self.unpark(run)
             while ending:
                 run, due = ending.popleft()
                 self._resume(run, due)
+            while starting:
+                run, args, kwargs, context = starting.popleft()
+                spawn(run, run.drive_daemon, (args, kwargs), context)
             raise
         finally:
             self._serving = False
@@ -272,9 +276,9 @@ class LoopHost:
     # -- the end of the block ----------------------------------------------------------------
 
     async def close(self) -> None:
-        """End the runs, the block's scope being cancelled: resume the parked ones, in it, as a
-        sleeping task is woken by it (they run after_loop and end as CANCELLED); wait for the
-        tasks that the task group does not wait for."""
+        """End the runs, the block's scope being cancelled: start the ones not yet started (in
+        the cancelled scope, they end before their before_loop), cancel the parked ones, and
+        wait for the tasks that the task group does not wait for."""
         self._closing = True
         starting = self._starting
         while starting:
