@@ -127,10 +127,6 @@ class LoopHost:
         """No cancel scope of the host's own is known (backend.Wakeable)."""
         return None
 
-    def __len__(self) -> int:
-        """How many runs are parked."""
-        return len(self._timers)
-
     # -- the runs -------------------------------------------------------------------------
 
     def start(self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

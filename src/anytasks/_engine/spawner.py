@@ -1,7 +1,7 @@
 """How a :func:`~anytasks.background` host starts its loops' tasks, on each backend.
 
 A host starts a task for each loop it runs, and, for a loop that parks between iterations
-(:mod:`anytasks._host`), one for every iteration: tens of thousands a second in a host with
+(:mod:`anytasks._engine.host`), one for every iteration: tens of thousands a second in a host with
 100 000 loops at 1 s. Each task runs in the context that the host gives it: the starter's, or
 the one the run's previous task left.
 
