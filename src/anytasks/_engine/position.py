@@ -46,6 +46,10 @@ class SchedulePosition:
     """One run's (or one ``ticks()`` iterator's) place on its schedule, and its waits."""
 
     __slots__ = (
+        "_paused",
+        "_replan",
+        "_stopping",
+        "disturbed",
         "exhausted",
         "last_began",
         "last_target",
@@ -53,14 +57,11 @@ class SchedulePosition:
         "next_slot",
         "next_target",
         "options",
-        "paused",
         "primitives",
         "random",
         "record",
-        "replan",
         "reported_as",
         "skipped",
-        "stopping",
         "wait_scope",
         "wake",
         "wall_offset",
@@ -79,12 +80,9 @@ class SchedulePosition:
         # and a cycle that would outlive the run until the garbage collector ran.)
         self.reported_as = reported_as
         self.record = record
-        # Whether stop() has ended the run (the waits return at once), and whether pause()
-        # holds it; cleared by the run for a new run.
-        self.stopping = False
-        self.paused = False
-        # Whether the schedule changed since the wait began: it is planned anew.
-        self.replan = False
+        # The flags behind the properties below, and whether any of them is set.
+        self._stopping = self._paused = self._replan = False
+        self.disturbed = False
         # The backend's clock, checkpoint and sleep, bound when the run starts (start()).
         self.primitives: backend.Primitives | None = None
         # Wall-clock timestamp minus monotonic time, to show monotonic times as datetimes.
@@ -96,6 +94,42 @@ class SchedulePosition:
         # While a wait sleeps: the function that ends it early (set by backend's sleeps).
         self.wake: Callable[[], None] | None = None
         self.reset()
+
+    # stop(), pause() and a change of schedule each set a flag that sends a run off its plain
+    # path. Their setters keep ``disturbed`` (any of them set) up to date, so that a run's hot
+    # path reads one attribute where it read three (1-3 % of an empty iteration: W1, in
+    # benchmarks/history/2026-12-07-issue19-host-timers.md).
+
+    @property
+    def stopping(self) -> bool:
+        """Whether stop() has ended the run (the waits return at once); cleared by the run for
+        a new run."""
+        return self._stopping
+
+    @stopping.setter
+    def stopping(self, value: bool) -> None:
+        self._stopping = value
+        self.disturbed = value or self._paused or self._replan
+
+    @property
+    def paused(self) -> bool:
+        """Whether pause() holds the run; cleared by the run for a new run."""
+        return self._paused
+
+    @paused.setter
+    def paused(self, value: bool) -> None:
+        self._paused = value
+        self.disturbed = value or self._stopping or self._replan
+
+    @property
+    def replan(self) -> bool:
+        """Whether the schedule changed since the wait began: it is planned anew."""
+        return self._replan
+
+    @replan.setter
+    def replan(self, value: bool) -> None:
+        self._replan = value
+        self.disturbed = value or self._stopping or self._paused
 
     def reset(self) -> None:
         """Forget the previous run's place: a new run starts from its first slot."""
@@ -264,7 +298,7 @@ class SchedulePosition:
                 self.next_deadline, self.next_slot = start, due
                 self.next_target = None
                 await primitives.sleep_until(start, self)
-                if options.plans_missed and not (self.replan or self.paused or self.stopping):
+                if options.plans_missed and not self.disturbed:
                     late = self.plan_late_wake(due, start, interval)
                     if late is not None and late > primitives.current_time():
                         scheduled = late - interval  # dropped up to a slot still to come
@@ -334,7 +368,7 @@ class SchedulePosition:
             if options.jitter:
                 start = jittered(slot, schedule.next_after(slot), options.jitter, self.random)
             self.next_target = start
-            while not (self.replan or self.paused or self.stopping):
+            while not self.disturbed:
                 now = backend.wall_now()
                 remaining = (start - now).total_seconds()
                 if remaining <= 0:

@@ -523,7 +523,7 @@ class Run:
             assert self.call is not None
             assert isinstance(last, float)
             call = self.call
-            if position.replan or position.paused or options.plans_missed:
+            if position.disturbed or options.plans_missed:
                 waited = await self._woken(last, resumed, interval)
                 if waited is None:
                     return None
@@ -584,7 +584,9 @@ class Run:
             if self.current_loop == options.count or self.state is STOPPING:
                 return None
             interval = options.interval
-            if interval is not None and not (position.replan or position.paused):
+            # disturbed: replan, paused or stopping (a run in STOPPING returned above; one
+            # that a cancel() took out of it ends in the wait below), in one read.
+            if interval is not None and not position.disturbed:
                 due = scheduled + interval
                 if interval == 0 and not options.plans_missed:
                     # Always behind, with no clock read: the slots of a zero interval are
@@ -600,11 +602,11 @@ class Run:
                     # Behind schedule (or a zero interval): run again at once, but let
                     # other tasks and cancellation in first.
                     await checkpoint()
-                    if self.state is STOPPING:
-                        return None
-                    if not (position.replan or position.paused):
+                    if not position.disturbed:
                         scheduled = due
                         continue
+                    if self.state is STOPPING:
+                        return None
                     # change_interval() or pause() since the iteration began.
                     waited = await self._wait(scheduled)
                 elif not options.jitter:
@@ -626,7 +628,7 @@ class Run:
                     await sleep_until(due, position)
                     if self.state is STOPPING:
                         return None
-                    if not (position.replan or position.paused or options.plans_missed):
+                    if not (position.disturbed or options.plans_missed):
                         scheduled = due
                         continue
                     waited = await self._woken(due - interval, due, interval)
